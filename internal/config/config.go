@@ -1,0 +1,627 @@
+// Package config holds Vigil's configuration: one YAML file, decoded
+// strictly (unknown keys and bad values are errors naming the field path and
+// line), defaulted and validated before it is used. The same path serves the
+// first load and every reload.
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole file. Top-level keys are fixed by SPEC; what is inside
+// them may grow.
+type Config struct {
+	// Mode is enforce (default) or monitor: monitor records every decision
+	// and blocks nothing.
+	Mode   string `yaml:"mode"`
+	Listen Listen `yaml:"listen"`
+	// Admin is the admin listener (/healthz, /readyz, /metrics; /api/v1 on
+	// the control plane). A bare address is shorthand for {addr: ...}.
+	Admin     Admin     `yaml:"admin"`
+	DataDir   string    `yaml:"data_dir"`
+	Store     string    `yaml:"store"`
+	Bus       string    `yaml:"bus"`
+	Routes    []Route   `yaml:"routes"`
+	Events    Events    `yaml:"events"`
+	Discovery Discovery `yaml:"discovery"`
+	Protect   Protect   `yaml:"protect"`
+	Identity  Identity  `yaml:"identity"`
+	Policies  []Policy  `yaml:"policies"`
+	Transport Transport `yaml:"transport"`
+	Audit     Audit     `yaml:"audit"`
+
+	// File is the path the config was loaded from (not a YAML key).
+	File string `yaml:"-"`
+	// lines maps field paths to their line in File, for late errors.
+	lines map[string]int
+}
+
+// Listen configures the data-plane listeners and their hardening limits.
+type Listen struct {
+	// HTTP is the plaintext listener (HTTP/1.1 and h2c).
+	HTTP string `yaml:"http"`
+	// HTTPS is the optional TLS listener (HTTP/1.1 and HTTP/2).
+	HTTPS *HTTPS `yaml:"https"`
+	// TrustedProxies lists the CIDRs whose X-Forwarded-For / Forwarded
+	// headers are believed. From anyone else those headers are replaced.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	Limits         Limits   `yaml:"limits"`
+}
+
+// HTTPS is a TLS listener.
+type HTTPS struct {
+	Addr string `yaml:"addr"`
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Limits are the hardening defaults of every data-plane listener.
+type Limits struct {
+	// MaxHeaderBytes caps the request line plus headers (431 beyond).
+	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
+	// MaxBodyBytes caps a request body (413 beyond). 0 means the default.
+	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
+	// MaxInspectBytes caps how much of a body is buffered when a stage asks
+	// to read it; the rest streams on uninspected only when
+	// OversizeBody is "partial", otherwise the request gets 413.
+	MaxInspectBytes ByteSize `yaml:"max_inspect_bytes"`
+	OversizeBody    string   `yaml:"oversize_body"` // reject (default) | partial
+	// ResponseInspectBytes is the response body prefix stages can see.
+	ResponseInspectBytes ByteSize      `yaml:"response_inspect_bytes"`
+	ReadHeaderTimeout    time.Duration `yaml:"read_header_timeout"`
+	// ReadTimeout is the longest wait for the next piece of a request body.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout is the longest a single write to the client may block.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	IdleTimeout  time.Duration `yaml:"idle_timeout"`
+	// MaxConnections caps concurrent client connections per listener.
+	MaxConnections int `yaml:"max_connections"`
+	// ShutdownTimeout is how long a graceful drain may take on SIGTERM.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// Admin is the admin listener.
+type Admin struct {
+	Addr string `yaml:"addr" shorthand:""`
+	// Token guards /api/v1 (VIGIL_ADMIN_TOKEN overrides). /metrics and the
+	// health endpoints are open.
+	Token string `yaml:"token"`
+	// Pprof serves Go's profiler under /debug/pprof/ (off by default; the
+	// admin address should not be reachable from untrusted networks).
+	Pprof bool `yaml:"pprof"`
+}
+
+// Route sends matching requests to one upstream through a chain of stages.
+type Route struct {
+	Name     string `yaml:"name"`
+	Match    Match  `yaml:"match"`
+	Upstream string `yaml:"upstream"`
+	// UpstreamCA is a PEM file of CAs trusted for an https upstream (the
+	// system pool when empty).
+	UpstreamCA string `yaml:"upstream_ca"`
+	// UpstreamServerName overrides the SNI / verified name.
+	UpstreamServerName string `yaml:"upstream_server_name"`
+	// InsecureSkipVerify disables upstream certificate checks. Never use it
+	// outside a lab; it is logged at every load.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+	// Timeout bounds the wait for the upstream's response headers.
+	Timeout time.Duration `yaml:"timeout"`
+	// Stages restricts the chain to these stage names (all configured
+	// stages when empty). Order is always the pipeline's fixed order.
+	Stages []string `yaml:"stages"`
+	// Mode overrides the global mode for this route.
+	Mode string `yaml:"mode"`
+}
+
+// Match selects requests by host and path prefix.
+type Match struct {
+	// Host is "*", an exact host, or "*.suffix". The port is ignored.
+	Host       string `yaml:"host"`
+	PathPrefix string `yaml:"path_prefix"`
+}
+
+// Events configures the transaction event stream.
+type Events struct {
+	// File is a path for JSON lines, or "stdout"; empty disables the file.
+	File string `yaml:"file"`
+	// QueueSize bounds the in-memory queue between requests and writers.
+	QueueSize int `yaml:"queue_size"`
+	// FlushInterval is how often buffered lines reach the file.
+	FlushInterval time.Duration `yaml:"flush_interval"`
+	// Retention bounds the control plane's event store.
+	Retention Retention `yaml:"retention"`
+}
+
+// Retention bounds stored events by age and by count.
+type Retention struct {
+	MaxAge   time.Duration `yaml:"max_age"`
+	MaxCount int64         `yaml:"max_count"`
+}
+
+// Protect configures the protection stages.
+type Protect struct {
+	// OnError is the default failure policy of every stage: fail_open
+	// (default: a broken stage lets traffic through, recorded) or
+	// fail_closed (a broken stage blocks with 503).
+	OnError string `yaml:"on_error"`
+	// StageTimeout bounds one stage's work on one request.
+	StageTimeout time.Duration `yaml:"stage_timeout"`
+	// Stages overrides failure policy per stage name.
+	Stages     map[string]StagePolicy `yaml:"stages"`
+	IPRules    *IPRules               `yaml:"ip_rules"`
+	RateLimits []RateLimit            `yaml:"rate_limits"`
+}
+
+// StagePolicy is a per-stage override.
+type StagePolicy struct {
+	OnError string        `yaml:"on_error"`
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// IPRules allows or denies client addresses.
+type IPRules struct {
+	// Allow, when set, admits only these CIDRs.
+	Allow []string `yaml:"allow"`
+	// Deny blocks these CIDRs (checked after Allow).
+	Deny []string `yaml:"deny"`
+}
+
+// RateLimit is a token bucket per key.
+type RateLimit struct {
+	Name string `yaml:"name"`
+	// PathPrefix and Method narrow what the limit counts (all when empty).
+	PathPrefix string `yaml:"path_prefix"`
+	Method     string `yaml:"method"`
+	// Key is "ip" (default) or "header:NAME".
+	Key string `yaml:"key"`
+	// Requests per Per, with Burst extra.
+	Requests int           `yaml:"requests"`
+	Per      time.Duration `yaml:"per"`
+	Burst    int           `yaml:"burst"`
+}
+
+// Discovery configures API discovery (see internal/discovery).
+type Discovery struct {
+	Enabled *bool `yaml:"enabled"`
+	// SampleRate is the share of request/response bodies profiled (0..1).
+	SampleRate *float64 `yaml:"sample_rate"`
+	// Specs are OpenAPI files or URLs to compare traffic with.
+	Specs []string `yaml:"specs"`
+	// SpecRefresh is how often URL specs are fetched again.
+	SpecRefresh time.Duration `yaml:"spec_refresh"`
+	// Pin maps any matching path to these templates; Split keeps these
+	// paths constant even when their siblings merge.
+	Pin   []string `yaml:"pin"`
+	Split []string `yaml:"split"`
+	// Sensitive adds custom data classes.
+	Sensitive []SensitiveClass `yaml:"sensitive"`
+	// Webhook receives change alerts as JSON POSTs.
+	Webhook string `yaml:"webhook"`
+	// MaxEndpoints bounds the inventory.
+	MaxEndpoints int `yaml:"max_endpoints"`
+}
+
+// SensitiveClass is a custom data class.
+type SensitiveClass struct {
+	Name       string   `yaml:"name"`
+	Pattern    string   `yaml:"pattern"`
+	FieldNames []string `yaml:"field_names"`
+}
+
+// Identity configures token verification (later issues).
+type Identity struct{}
+
+// Policy is a named CEL rule (later issues).
+type Policy struct {
+	Name string `yaml:"name"`
+}
+
+// Transport configures the CA and mTLS (later issues).
+type Transport struct{}
+
+// Audit configures the tamper-evident log (later issues).
+type Audit struct{}
+
+// ByteSize is a size in bytes; YAML accepts 1048576, 512KB, 1MiB, 10MB.
+type ByteSize int64
+
+func (b *ByteSize) decodeScalar(s string) error {
+	n, err := ParseByteSize(s)
+	if err != nil {
+		return err
+	}
+	*b = ByteSize(n)
+	return nil
+}
+
+// ParseByteSize parses 123, 64KB, 1MiB, 2GB (KB=1000? no: all units are
+// powers of 1024, as operators expect of buffer sizes).
+func ParseByteSize(s string) (int64, error) {
+	t := strings.TrimSpace(strings.ToUpper(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suf string
+		m   int64
+	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suf) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suf)), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > (1<<50)/mult {
+		return 0, fmt.Errorf("%q is not a size (use e.g. 65536, 64KB, 10MB)", s)
+	}
+	return n * mult, nil
+}
+
+// Defaults.
+const (
+	DefaultMaxHeaderBytes       = 64 << 10
+	DefaultMaxBodyBytes         = 32 << 20
+	DefaultMaxInspectBytes      = 1 << 20
+	DefaultResponseInspectBytes = 64 << 10
+	DefaultQueueSize            = 65536
+)
+
+// Load reads, decodes, defaults and validates a config file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data, path)
+}
+
+// Parse decodes, defaults and validates YAML. file names the source in
+// errors. The error, when not nil, is an Errors listing every problem.
+func Parse(data []byte, file string) (*Config, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		line := 0
+		if before, after, ok := strings.Cut(msg, "line "); ok {
+			if n, rest, ok := strings.Cut(after, ":"); ok {
+				if l, err := strconv.Atoi(n); err == nil {
+					// The line goes in front, once: "file:3: did not find...".
+					line, msg = l, before+strings.TrimSpace(rest)
+				}
+			}
+		}
+		if err.Error() == "EOF" {
+			msg = errEmpty.Error()
+		}
+		return nil, Errors{{File: file, Line: line, Msg: msg}}
+	}
+	cfg := &Config{File: file}
+	d := &decoder{file: file, lines: map[string]int{}}
+	d.decode(&root, reflect.ValueOf(cfg).Elem(), "")
+	cfg.lines = d.lines
+	cfg.applyDefaults()
+	errs := d.errs
+	// Report semantic problems too, except on fields that failed to decode.
+	for _, e := range cfg.validate() {
+		if !hasPathPrefix(d.errs, e.Path) {
+			errs = append(errs, e)
+		}
+	}
+	if len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+		return nil, errs
+	}
+	return cfg, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.Mode == "" {
+		c.Mode = "enforce"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "./vigil-data"
+	}
+	if c.Store == "" {
+		c.Store = "sqlite"
+	}
+	if c.Bus == "" {
+		c.Bus = "embedded"
+	}
+	l := &c.Listen.Limits
+	if l.MaxHeaderBytes == 0 {
+		l.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if l.MaxBodyBytes == 0 {
+		l.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if l.MaxInspectBytes == 0 {
+		l.MaxInspectBytes = DefaultMaxInspectBytes
+	}
+	if l.OversizeBody == "" {
+		l.OversizeBody = "reject"
+	}
+	if l.ResponseInspectBytes == 0 {
+		l.ResponseInspectBytes = DefaultResponseInspectBytes
+	}
+	if l.ReadHeaderTimeout == 0 {
+		l.ReadHeaderTimeout = 10 * time.Second
+	}
+	if l.ReadTimeout == 0 {
+		l.ReadTimeout = 30 * time.Second
+	}
+	if l.WriteTimeout == 0 {
+		l.WriteTimeout = 30 * time.Second
+	}
+	if l.IdleTimeout == 0 {
+		l.IdleTimeout = 120 * time.Second
+	}
+	if l.MaxConnections == 0 {
+		l.MaxConnections = 10000
+	}
+	if l.ShutdownTimeout == 0 {
+		l.ShutdownTimeout = 15 * time.Second
+	}
+	if c.Events.QueueSize == 0 {
+		c.Events.QueueSize = DefaultQueueSize
+	}
+	if c.Events.FlushInterval == 0 {
+		c.Events.FlushInterval = 200 * time.Millisecond
+	}
+	if c.Protect.OnError == "" {
+		c.Protect.OnError = "fail_open"
+	}
+	if c.Protect.StageTimeout == 0 {
+		c.Protect.StageTimeout = 50 * time.Millisecond
+	}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		if r.Match.Host == "" {
+			r.Match.Host = "*"
+		}
+		if r.Match.PathPrefix == "" {
+			r.Match.PathPrefix = "/"
+		}
+		if r.Timeout == 0 {
+			r.Timeout = 30 * time.Second
+		}
+		if r.Mode == "" {
+			r.Mode = c.Mode
+		}
+	}
+	for i := range c.Protect.RateLimits {
+		rl := &c.Protect.RateLimits[i]
+		if rl.Key == "" {
+			rl.Key = "ip"
+		}
+		if rl.Per == 0 {
+			rl.Per = time.Second
+		}
+	}
+}
+
+func hasPathPrefix(errs Errors, path string) bool {
+	for _, e := range errs {
+		if e.Path == path || strings.HasPrefix(path, e.Path+".") || strings.HasPrefix(path, e.Path+"[") || strings.HasPrefix(e.Path, path+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// Line returns the line of a field path in the file (0 if unknown).
+func (c *Config) Line(path string) int { return c.lines[path] }
+
+// Errorf builds a FieldError located at path, for checks made after Parse
+// (a stage's Provision, say).
+func (c *Config) Errorf(path, format string, args ...any) *FieldError {
+	return &FieldError{File: c.File, Line: c.Line(path), Path: path, Msg: fmt.Sprintf(format, args...)}
+}
+
+// KnownStages is filled in by the pipeline so that routes[].stages and
+// protect.stages can be checked; the config package itself knows no stage.
+type StageNames interface{ Has(name string) bool }
+
+func (c *Config) validate() Errors {
+	var errs Errors
+	add := func(path, format string, args ...any) { errs = append(errs, c.Errorf(path, format, args...)) }
+	oneOf := func(path, v string, allowed ...string) {
+		for _, a := range allowed {
+			if v == a {
+				return
+			}
+		}
+		add(path, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	}
+	oneOf("mode", c.Mode, "enforce", "monitor")
+	checkAddr := func(path, a string) {
+		if a == "" {
+			return
+		}
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			add(path, "%q is not a host:port address", a)
+		}
+	}
+	checkAddr("listen.http", c.Listen.HTTP)
+	checkAddr("admin.addr", c.Admin.Addr)
+	if c.Admin.Addr != "" && c.lines["admin.addr"] == 0 {
+		c.lines["admin.addr"] = c.lines["admin"]
+	}
+	if h := c.Listen.HTTPS; h != nil {
+		if h.Addr == "" {
+			add("listen.https.addr", "required")
+		}
+		checkAddr("listen.https.addr", h.Addr)
+		if h.Cert == "" || h.Key == "" {
+			add("listen.https", "cert and key are required")
+		}
+	}
+	for i, p := range c.Listen.TrustedProxies {
+		if _, err := ParsePrefix(p); err != nil {
+			add(fmt.Sprintf("listen.trusted_proxies[%d]", i), "%v", err)
+		}
+	}
+	oneOf("listen.limits.oversize_body", c.Listen.Limits.OversizeBody, "reject", "partial")
+	if c.Listen.Limits.MaxInspectBytes > c.Listen.Limits.MaxBodyBytes {
+		add("listen.limits.max_inspect_bytes", "must not exceed max_body_bytes (%d)", c.Listen.Limits.MaxBodyBytes)
+	}
+	if c.Listen.Limits.MaxConnections < 0 {
+		add("listen.limits.max_connections", "must not be negative")
+	}
+	if !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") && c.Store != "sqlite" && !strings.HasPrefix(c.Store, "sqlite:") {
+		add("store", "%q is not sqlite or a postgres:// URL", c.Store)
+	}
+	if c.Bus != "embedded" && c.Bus != "none" && !strings.HasPrefix(c.Bus, "nats://") && !strings.HasPrefix(c.Bus, "tls://") {
+		add("bus", "%q is not embedded, none or a nats:// URL list", c.Bus)
+	}
+	names := map[string]int{}
+	for i, r := range c.Routes {
+		p := fmt.Sprintf("routes[%d]", i)
+		if r.Name == "" {
+			add(p+".name", "required")
+		} else if j, dup := names[r.Name]; dup {
+			add(p+".name", "duplicate route name %q (also routes[%d])", r.Name, j)
+		} else {
+			names[r.Name] = i
+		}
+		if err := checkHostPattern(r.Match.Host); err != nil {
+			add(p+".match.host", "%v", err)
+		}
+		if !strings.HasPrefix(r.Match.PathPrefix, "/") {
+			add(p+".match.path_prefix", "%q must start with /", r.Match.PathPrefix)
+		}
+		if r.Upstream == "" {
+			add(p+".upstream", "required")
+		} else if u, err := url.Parse(r.Upstream); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "h2c") {
+			add(p+".upstream", "%q is not an http://, https:// or h2c:// URL with a host", r.Upstream)
+		}
+		if r.UpstreamCA != "" {
+			if _, err := os.Stat(r.UpstreamCA); err != nil {
+				add(p+".upstream_ca", "%v", err)
+			}
+		}
+		if r.Mode != c.Mode {
+			oneOf(p+".mode", r.Mode, "enforce", "monitor")
+		}
+	}
+	if c.Events.QueueSize < 0 {
+		add("events.queue_size", "must not be negative")
+	}
+	oneOf("protect.on_error", c.Protect.OnError, "fail_open", "fail_closed")
+	for name, sp := range c.Protect.Stages {
+		if sp.OnError != "" {
+			oneOf("protect.stages."+name+".on_error", sp.OnError, "fail_open", "fail_closed")
+		}
+	}
+	if r := c.Protect.IPRules; r != nil {
+		for i, p := range r.Allow {
+			if _, err := ParsePrefix(p); err != nil {
+				add(fmt.Sprintf("protect.ip_rules.allow[%d]", i), "%v", err)
+			}
+		}
+		for i, p := range r.Deny {
+			if _, err := ParsePrefix(p); err != nil {
+				add(fmt.Sprintf("protect.ip_rules.deny[%d]", i), "%v", err)
+			}
+		}
+	}
+	for i, rl := range c.Protect.RateLimits {
+		p := fmt.Sprintf("protect.rate_limits[%d]", i)
+		if rl.Requests <= 0 {
+			add(p+".requests", "must be a positive number of requests")
+		}
+		if rl.Key != "ip" && !strings.HasPrefix(rl.Key, "header:") {
+			add(p+".key", "%q is not ip or header:NAME", rl.Key)
+		}
+		if rl.Burst < 0 {
+			add(p+".burst", "must not be negative")
+		}
+	}
+	if d := c.Discovery.SampleRate; d != nil && (*d < 0 || *d > 1) {
+		add("discovery.sample_rate", "%v is not between 0 and 1", *d)
+	}
+	for i, p := range c.Discovery.Pin {
+		if !strings.HasPrefix(p, "/") {
+			add(fmt.Sprintf("discovery.pin[%d]", i), "%q must be a path template starting with /", p)
+		}
+	}
+	for i, p := range c.Discovery.Split {
+		if !strings.HasPrefix(p, "/") {
+			add(fmt.Sprintf("discovery.split[%d]", i), "%q must be a path starting with /", p)
+		}
+	}
+	for i, sc := range c.Discovery.Sensitive {
+		p := fmt.Sprintf("discovery.sensitive[%d]", i)
+		if sc.Name == "" {
+			add(p+".name", "required")
+		}
+		if sc.Pattern == "" && len(sc.FieldNames) == 0 {
+			add(p, "needs a pattern or field_names")
+		}
+		if sc.Pattern != "" {
+			if _, err := regexp.Compile(sc.Pattern); err != nil {
+				add(p+".pattern", "%v", err)
+			}
+		}
+	}
+	for i, sp := range c.Discovery.Specs {
+		if strings.HasPrefix(sp, "http://") || strings.HasPrefix(sp, "https://") {
+			continue
+		}
+		if _, err := os.Stat(sp); err != nil {
+			add(fmt.Sprintf("discovery.specs[%d]", i), "%v", err)
+		}
+	}
+	if u := c.Discovery.Webhook; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		add("discovery.webhook", "%q is not an http(s) URL", u)
+	}
+	return errs
+}
+
+// RequireListener reports a config that has no data-plane listener (what
+// gateway, sidecar and up need; the control plane needs none).
+func (c *Config) RequireListener() error {
+	if c.Listen.HTTP == "" && c.Listen.HTTPS == nil {
+		return Errors{c.Errorf("listen", "at least one of listen.http or listen.https is required")}
+	}
+	return nil
+}
+
+// ParsePrefix accepts a CIDR or a single address.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return p, fmt.Errorf("%q is not a CIDR", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func checkHostPattern(h string) error {
+	if h == "*" {
+		return nil
+	}
+	s := strings.TrimPrefix(h, "*.")
+	if s == "" || strings.ContainsAny(s, "*/ :") {
+		return fmt.Errorf("%q is not *, a host name or *.suffix", h)
+	}
+	return nil
+}

@@ -1,0 +1,193 @@
+// Package demo runs `vigil demo`: the demo shop on loopback, Vigil in front
+// of it, and a traffic generator playing shoppers and a few attacks, with a
+// live summary. Everything it writes lives in one temporary directory that
+// is removed when it stops.
+package demo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vigil-sec/vigil/internal/config"
+	"github.com/vigil-sec/vigil/internal/demo/shop"
+	"github.com/vigil-sec/vigil/internal/demo/traffic"
+	"github.com/vigil-sec/vigil/internal/discovery"
+	"github.com/vigil-sec/vigil/internal/server"
+)
+
+// Options configure a demo run.
+type Options struct {
+	// Listen and Admin are the gateway's addresses (default 127.0.0.1:0).
+	Listen, Admin string
+	// Duration stops the demo by itself (0: until Ctrl-C).
+	Duration   time.Duration
+	Shoppers   int
+	AttackRate float64
+	Seed       int64
+	// Every is the summary interval.
+	Every  time.Duration
+	Out    io.Writer
+	Logger *slog.Logger
+	// KeepDir keeps the temporary directory (events file) at exit.
+	KeepDir bool
+	// Ready, when set, is called with the gateway's URLs once serving.
+	Ready func(gatewayURL, adminURL string)
+}
+
+// Result is what a finished demo saw.
+type Result struct {
+	Traffic   traffic.Stats
+	Endpoints []discovery.Endpoint
+	Dir       string
+}
+
+// Run runs the demo until ctx ends or Duration passes.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:0"
+	}
+	if o.Admin == "" {
+		o.Admin = "127.0.0.1:0"
+	}
+	if o.Every <= 0 {
+		o.Every = 2 * time.Second
+	}
+	dir, err := os.MkdirTemp("", "vigil-demo-")
+	if err != nil {
+		return nil, err
+	}
+	if !o.KeepDir {
+		defer os.RemoveAll(dir)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	s, err := shop.Start(ctx, shop.Options{Logger: o.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("demo shop: %w", err)
+	}
+	defer s.Close()
+
+	cfg, err := config.Parse([]byte(gatewayConfig(o, dir, s.Routes())), "demo.yaml")
+	if err != nil {
+		return nil, fmt.Errorf("demo config: %w", err)
+	}
+	dp, err := server.StartDataPlane(ctx, cfg, server.Options{Placement: "gateway"}, o.Logger,
+		server.DataPlaneOptions{Discovery: discovery.ServiceOptions{Settle: 2 * time.Second}})
+	if err != nil {
+		return nil, err
+	}
+	served := make(chan error, 1)
+	go func() { served <- dp.G.Serve(ctx) }()
+	gw := "http://" + dp.G.Addr("http")
+	admin := "http://" + dp.G.Addr("admin")
+	fmt.Fprintf(o.Out, "Vigil demo\n  shop behind Vigil:  %s/\n  admin (metrics):    %s/metrics\n  events:             %s\n", gw, admin, cfg.Events.File)
+	fmt.Fprintf(o.Out, "  services:           ")
+	var shown []string
+	for _, r := range s.Routes() {
+		svc := r.Name + " " + strings.TrimPrefix(r.Upstream, "http://")
+		if slices.Contains(shown, svc) {
+			continue // one service behind several routes (users: /login and /users/)
+		}
+		if len(shown) > 0 {
+			fmt.Fprint(o.Out, ", ")
+		}
+		shown = append(shown, svc)
+		fmt.Fprint(o.Out, svc)
+	}
+	fmt.Fprintln(o.Out)
+	if o.Duration > 0 {
+		fmt.Fprintf(o.Out, "Playing shoppers and attacks for %s (Ctrl-C stops)...\n\n", o.Duration)
+	} else {
+		fmt.Fprintf(o.Out, "Playing shoppers and attacks until Ctrl-C...\n\n")
+	}
+	if o.Ready != nil {
+		o.Ready(gw, admin)
+	}
+
+	last := time.Now()
+	stats, err := traffic.Run(ctx, traffic.Options{BaseURL: gw, Shoppers: o.Shoppers, Duration: o.Duration,
+		AttackRate: o.AttackRate, Seed: o.Seed, TickInterval: o.Every, Logger: o.Logger, ClientAddresses: true},
+		func(st traffic.Stats) {
+			if time.Since(last) < o.Every/2 {
+				return
+			}
+			last = time.Now()
+			fmt.Fprintf(o.Out, "[%s] %d requests (%.0f/s), %d orders, attacks %d sent / %d blocked, %d endpoints discovered\n",
+				st.Elapsed.Round(time.Second), st.Requests, st.RequestsPerSecond(), st.Orders, st.Attacks, st.AttacksBlocked,
+				dp.Discovery.Engine.Len())
+		})
+	if err != nil {
+		return nil, err
+	}
+	// Let discovery drain its queue, then stop the gateway.
+	time.Sleep(300 * time.Millisecond)
+	dp.Discovery.Engine.Evaluate(time.Now().Add(time.Hour))
+	res := &Result{Traffic: stats, Endpoints: dp.Discovery.Engine.Endpoints(), Dir: dir}
+	cancel()
+	if err := <-served; err != nil {
+		o.Logger.Warn("gateway stopped with an error", "err", err)
+	}
+	fmt.Fprintf(o.Out, "\n%s\n", stats.Summary())
+	printInventory(o.Out, res.Endpoints)
+	return res, nil
+}
+
+func gatewayConfig(o Options, dir string, routes []shop.Route) string {
+	var b strings.Builder
+	// The traffic generator plays a load balancer in front (X-Forwarded-For
+	// from 127.0.0.1), so each shopper and the attacker have an address.
+	fmt.Fprintf(&b, "mode: enforce\nlisten: {http: %q, trusted_proxies: [127.0.0.1]}\nadmin: %q\ndata_dir: %q\n", o.Listen, o.Admin, dir+"/data")
+	b.WriteString("routes:\n")
+	for _, r := range routes {
+		fmt.Fprintf(&b, "  - {name: %s, match: {host: \"*\", path_prefix: %q}, upstream: %q}\n", r.Name+strings.ReplaceAll(r.PathPrefix, "/", "-"), r.PathPrefix, r.Upstream)
+	}
+	fmt.Fprintf(&b, "events: {file: %q}\n", dir+"/events.jsonl")
+	b.WriteString(`discovery: {sample_rate: 0.5}
+protect:
+  rate_limits:
+    - {name: login-brute-force, path_prefix: /login, method: POST, requests: 5, per: 1m, burst: 3}
+  ip_rules: {deny: [192.0.2.0/24]}      # a known-bad range
+`)
+	return b.String()
+}
+
+func printInventory(w io.Writer, eps []discovery.Endpoint) {
+	var probes int
+	for _, ep := range eps {
+		if ep.Hits < 2 {
+			probes++
+		}
+	}
+	fmt.Fprintf(w, "\nDiscovered endpoints (%d", len(eps)-probes)
+	if probes > 0 {
+		fmt.Fprintf(w, "; %d seen once, not shown", probes)
+	}
+	fmt.Fprintln(w, "):")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  METHOD\tENDPOINT\tHITS\tSENSITIVE")
+	for _, ep := range eps {
+		if ep.Hits < 2 {
+			continue // one-off attack probes
+		}
+		sens := strings.Join(ep.Sensitive, ",")
+		if sens == "" {
+			sens = "-"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\n", ep.Method, ep.Path, ep.Hits, sens)
+	}
+	tw.Flush()
+}

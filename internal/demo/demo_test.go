@@ -1,0 +1,206 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe to write from the demo's goroutines
+// while the test reads it at the end.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo for 3 s")
+	}
+	var out syncBuffer
+	var gwURL, adminURL string
+	var readyErr error
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	res, err := Run(ctx, Options{
+		Listen:     "127.0.0.1:0",
+		Admin:      "127.0.0.1:0",
+		Duration:   3 * time.Second,
+		Shoppers:   6,
+		AttackRate: 1,
+		Seed:       7, // 4 orders in 3 s with 6 shoppers
+		Every:      time.Second,
+		Out:        &out,
+		Ready: func(gw, admin string) {
+			gwURL, adminURL = gw, admin
+			// The gateway and its admin listener really serve.
+			resp, err := http.Get(admin + "/healthz")
+			if err != nil {
+				readyErr = err
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				readyErr = errors.New("admin /healthz: " + resp.Status)
+			}
+		},
+	})
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, out.String())
+	}
+	if gwURL == "" || adminURL == "" {
+		t.Fatal("Ready was never called")
+	}
+	if readyErr != nil {
+		t.Errorf("once ready: %v", readyErr)
+	}
+	for _, u := range []string{gwURL, adminURL} {
+		if !strings.HasPrefix(u, "http://127.0.0.1:") || strings.HasSuffix(u, ":0") {
+			t.Errorf("URL %q is not a bound loopback address", u)
+		}
+	}
+
+	st := res.Traffic
+	if st.Requests == 0 {
+		t.Fatalf("no requests sent: %+v", st)
+	}
+	if st.Orders < 1 {
+		t.Errorf("no order placed in 3 s with 6 shoppers: %+v", st)
+	}
+	if st.Errors > st.Requests/10 {
+		t.Errorf("%d of %d requests got no HTTP response", st.Errors, st.Requests)
+	}
+
+	// Discovery found the SPEC's demo endpoint set, ids templated. The
+	// shoppers' paths are random past the core, so: the core set always,
+	// and every endpoint the shoppers called.
+	found := map[string]bool{}
+	for _, ep := range res.Endpoints {
+		found[ep.Method+" "+ep.Path] = true
+		if ep.Hits < 2 {
+			continue // a one-off attack probe
+		}
+		for _, seg := range strings.Split(ep.Path, "/") {
+			if seg != "" && strings.Trim(seg, "0123456789") == "" {
+				t.Errorf("%s %s (%d hits): an id was not templated", ep.Method, ep.Path, ep.Hits)
+			}
+		}
+	}
+	want := []string{
+		"GET /products",
+		"GET /products/{parameter}",
+		"POST /login",
+		"POST /cart/item/add/{parameter}",
+		"GET /cart/items/{parameter}",
+		"GET /cart/total/{parameter}",
+		"POST /order/add/{parameter}",
+	}
+	for ep := range st.ByEndpoint {
+		want = append(want, ep)
+	}
+	for _, w := range want {
+		if !found[w] {
+			t.Errorf("discovery did not find %s; found %v", w, keys(found))
+		}
+	}
+	t.Logf("discovered %d endpoints; shoppers called %v", len(res.Endpoints), st.ByEndpoint)
+
+	// The user sees the URLs, a summary and the inventory.
+	text := out.String()
+	for _, w := range []string{gwURL, adminURL + "/metrics", "Discovered endpoints", "/products/{parameter}"} {
+		if !strings.Contains(text, w) {
+			t.Errorf("output does not show %q:\n%s", w, text)
+		}
+	}
+
+	// The inventory's count is the number of rows it lists.
+	var listed, header int
+	var inInventory bool
+	for _, l := range strings.Split(text, "\n") {
+		switch {
+		case strings.HasPrefix(l, "Discovered endpoints ("):
+			fmt.Sscanf(l, "Discovered endpoints (%d", &header)
+			inInventory = true
+		case inInventory && strings.HasPrefix(l, "  ") && !strings.Contains(l, "METHOD"):
+			listed++
+		}
+		if strings.HasPrefix(l, "  services:") {
+			seen := map[string]bool{}
+			for _, svc := range strings.Split(strings.TrimPrefix(l, "  services:"), ",") {
+				svc = strings.TrimSpace(svc)
+				if seen[svc] {
+					t.Errorf("service %q listed twice: %s", svc, l)
+				}
+				seen[svc] = true
+			}
+		}
+	}
+	if listed == 0 || listed != header {
+		t.Errorf("inventory says %d endpoints and lists %d:\n%s", header, listed, text)
+	}
+
+	// Everything it wrote is gone.
+	if res.Dir == "" {
+		t.Fatal("Result.Dir is empty")
+	}
+	if _, err := os.Stat(res.Dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("temporary directory %s still exists after Run (stat: %v)", res.Dir, err)
+	}
+	// The gateway stopped with Run.
+	if resp, err := http.Get(gwURL + "/products"); err == nil {
+		resp.Body.Close()
+		t.Errorf("gateway %s still answers after Run returned", gwURL)
+	}
+}
+
+// Without a Duration the demo runs until its context ends (Ctrl-C), and
+// still cleans up.
+func TestRunUntilCancelled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the demo")
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	res, err := Run(ctx, Options{Shoppers: 2, AttackRate: -1,
+		Ready: func(string, string) { time.AfterFunc(500*time.Millisecond, cancel) }})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v", err)
+	}
+	if res == nil {
+		return
+	}
+	if res.Traffic.Requests == 0 {
+		t.Errorf("no traffic in the half second before Ctrl-C: %+v", res.Traffic)
+	}
+	if _, err := os.Stat(res.Dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("temporary directory %s still exists after Run (stat: %v)", res.Dir, err)
+	}
+}
+
+func keys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

@@ -1,0 +1,296 @@
+package template
+
+import (
+	"net/url"
+	"strings"
+)
+
+// typed reports whether a raw path segment is, by its shape alone, a value
+// rather than a name: integers, UUIDs, hex ids and hashes, Mongo ObjectIds,
+// dates, e-mails, opaque tokens and mixed alphanumeric ids. Vocabulary such
+// as v1, oauth2, s3, html5, mp4 and file names (index.html) are not typed.
+// The rules look at shape (letter/digit mix, runs, length) only, never at a
+// list of words.
+func typed(raw string, maxLen int) bool {
+	s := raw
+	if strings.IndexByte(s, '%') >= 0 {
+		if d, err := url.PathUnescape(s); err == nil {
+			s = d
+		}
+	}
+	if s == "" {
+		return false
+	}
+	if len(s) > maxLen {
+		return true
+	}
+	if at := strings.IndexByte(s, '@'); at > 0 && strings.IndexByte(s[at:], '.') > 1 {
+		return true // e-mail
+	}
+	if allDigits(s) || isUUID(s) {
+		return true
+	}
+	if stem, ok := fileStem(s); ok {
+		// A static file is its own endpoint unless its stem is an id
+		// (/users/12.json).
+		return allDigits(stem) || isUUID(stem) || (len(stem) >= 16 && allHex(stem))
+	}
+	if allHex(s) && (len(s) >= 16 || len(s) >= 8 && hasDigit(s) && hasLetter(s)) {
+		return true // hashes, ObjectIds, short hex ids
+	}
+	return tokensTyped(s)
+}
+
+// tokensTyped applies the rules that look at the separator-delimited tokens
+// of a segment (ORD-2024-00017, usr_8Hk2, cus_9s6XKzkNRiz8i3, 2024-01-31).
+func tokensTyped(s string) bool {
+	var tokens, numeric, digits int
+	var shortWordThenNumber bool
+	prevLetters := -1
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && !isSep(s[i]) {
+			continue
+		}
+		tok := s[start:i]
+		start = i + 1
+		if tok == "" {
+			continue
+		}
+		tokens++
+		st := shape(tok)
+		digits += st.digits
+		if st.letters == 0 && st.other == 0 {
+			numeric++
+			if tokens == 2 && prevLetters > 0 && prevLetters <= 4 && st.digits >= 4 {
+				shortWordThenNumber = true // inv-00017, ORD-2024
+			}
+		}
+		prevLetters = -1
+		if st.digits == 0 && st.other == 0 {
+			prevLetters = st.letters
+		}
+		if st.opaque() {
+			return true
+		}
+	}
+	if numeric > 0 && numeric*2 > tokens && digits >= 4 {
+		return true // dates, ORD-2024-00017
+	}
+	return shortWordThenNumber
+}
+
+func isSep(c byte) bool {
+	switch c {
+	case '-', '_', '.', '~', ':', '+', ',', '=', ';', ' ':
+		return true
+	}
+	return false
+}
+
+type tokenShape struct {
+	n, letters, digits, upper, lower, other int
+	transitions                             int // letter<->digit changes
+	caseChanges                             int
+	digitFirst                              bool
+}
+
+func shape(tok string) tokenShape {
+	st := tokenShape{n: len(tok)}
+	prev := byte(0) // 'a' letter, '0' digit
+	prevUpper := false
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		var cls byte
+		switch {
+		case c >= '0' && c <= '9':
+			st.digits++
+			cls = '0'
+		case c >= 'a' && c <= 'z':
+			st.letters++
+			st.lower++
+			cls = 'a'
+			if prevUpper && i > 0 {
+				st.caseChanges++
+			}
+			prevUpper = false
+		case c >= 'A' && c <= 'Z':
+			st.letters++
+			st.upper++
+			cls = 'a'
+			if !prevUpper && i > 0 && prev == 'a' {
+				st.caseChanges++
+			}
+			prevUpper = true
+		default:
+			st.other++
+			continue
+		}
+		if i == 0 {
+			st.digitFirst = cls == '0'
+		}
+		if prev != 0 && prev != cls {
+			st.transitions++
+		}
+		prev = cls
+	}
+	return st
+}
+
+// opaque reports whether one token looks generated rather than written.
+func (st tokenShape) opaque() bool {
+	if st.other > 0 {
+		return st.n >= 20 && st.digits > 0 && st.letters > 0 // base64 with + / =
+	}
+	mixed := st.letters > 0 && st.digits > 0
+	switch {
+	case mixed && st.transitions >= 2 && st.upper > 0 && st.lower > 0:
+		return true // 8Hk2, 9s6XKzkNRiz8i3
+	case mixed && st.transitions >= 3:
+		return true // a1b2c3
+	case mixed && st.n >= 16:
+		return true // long mixed tokens
+	case mixed && st.letters <= 3 && st.digits >= 4:
+		return true // ord12345, u1234
+	case mixed && st.digits >= 6:
+		return true
+	case mixed && st.digitFirst && st.n >= 6:
+		return true // 2024q1x
+	case st.digits == 0 && st.n >= 10 && st.caseChanges >= 5:
+		return true // KzAbQrTxLmNpWvYs
+	}
+	return false
+}
+
+// fileStem returns the part before a file extension (index.html -> index)
+// when s looks like a file name.
+func fileStem(s string) (string, bool) {
+	k := strings.LastIndexByte(s, '.')
+	if k <= 0 || k == len(s)-1 {
+		return "", false
+	}
+	ext := s[k+1:]
+	if len(ext) > 5 || !isLetter(ext[0]) {
+		return "", false
+	}
+	for i := 1; i < len(ext); i++ {
+		if !isLetter(ext[i]) && !(ext[i] >= '0' && ext[i] <= '9') {
+			return "", false
+		}
+	}
+	return s[:k], true
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func allHex(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isHex(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func hasDigit(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			return true
+		}
+	}
+	return false
+}
+
+func hasLetter(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if isLetter(s[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < 36; i++ {
+		switch i {
+		case 8, 13, 18, 23:
+			if s[i] != '-' {
+				return false
+			}
+		default:
+			if !isHex(s[i]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isGRPC reports whether segs is a gRPC method path /pkg.Service/Method.
+func isGRPC(segs []string) bool {
+	if len(segs) != 2 {
+		return false
+	}
+	svc, m := segs[0], segs[1]
+	dot := strings.LastIndexByte(svc, '.')
+	if dot <= 0 || dot == len(svc)-1 || !(svc[dot+1] >= 'A' && svc[dot+1] <= 'Z') {
+		return false
+	}
+	if m == "" || !(m[0] >= 'A' && m[0] <= 'Z') {
+		return false
+	}
+	for _, s := range segs {
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if !(isLetter(c) || c >= '0' && c <= '9' || c == '_' || c == '.') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isParamLiteral reports whether a segment is a template parameter ({x}).
+func isParamLiteral(s string) bool {
+	return len(s) >= 2 && s[0] == '{' && s[len(s)-1] == '}'
+}
+
+// signature is the shape of a prefixed id ("cus_" plus a body length) or
+// "" when s has no such shape. An untyped segment with the signature of the
+// typed values at a position is one more value (cus_KzAbQrTxLmNpWv next to
+// cus_9s6XKzkNRiz8i3).
+func signature(s string) string {
+	for i := 0; i < len(s) && i <= 6; i++ {
+		c := s[i]
+		if isLetter(c) {
+			continue
+		}
+		if i > 0 && (c == '_' || c == '-') && len(s)-i-1 >= 8 {
+			return s[:i+1] + string(rune('0'+min(len(s)-i-1, 60)))
+		}
+		break
+	}
+	return ""
+}

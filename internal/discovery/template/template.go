@@ -1,0 +1,695 @@
+// Package template turns raw request paths into endpoint templates
+// (/cart/items/8812 -> /cart/items/{parameter}) for API discovery.
+//
+// Segments whose shape marks them as values (integers, UUIDs, hashes, dates,
+// e-mails, opaque and mixed alphanumeric ids) become parameters at once.
+// Other segments become parameters only from evidence: many distinct values
+// at the same position whose sub-trees look alike, arriving at a high rate of
+// new values. Merges are revisable, operators can pin templates and force
+// constants, and templates from an OpenAPI spec win over learned ones.
+package template
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Param is the name of a learned parameter segment.
+const Param = "{parameter}"
+
+// Config tunes the evidence rules and the memory bounds. Zero fields take
+// the defaults of DefaultConfig.
+type Config struct {
+	// MinDistinct is how many distinct untyped siblings a position needs
+	// before they may be merged into a parameter.
+	MinDistinct int `yaml:"min_distinct"`
+	// MinRatio is the least share of new values among the requests that
+	// reached a position (distinct values / hits) for a merge: vocabulary is
+	// requested again and again, parameter values keep changing.
+	MinRatio float64 `yaml:"min_ratio"`
+	// ManyDistinct is a count of distinct untyped siblings that is evidence
+	// enough whatever MinRatio says: vocabulary rarely grows that large,
+	// while popular parameter values (a Zipf-like popularity) keep the share
+	// of new values low.
+	ManyDistinct int `yaml:"many_distinct"`
+	// Alike is the least share of siblings that must look alike (a leaf, or
+	// a sub-tree that shares a key with another sibling) for a merge.
+	Alike float64 `yaml:"alike"`
+	// ConfirmDistinct is how many distinct values confirm a learned
+	// parameter; until then its values are kept (bounded) so that the merge
+	// can be undone when they turn out to be a small, repeated vocabulary.
+	ConfirmDistinct int `yaml:"confirm_distinct"`
+	// MaxChildren caps the constant children tracked per position; reaching
+	// it merges them into a parameter whatever the other evidence.
+	MaxChildren int `yaml:"max_children"`
+	// MaxNodes caps the whole tree; past it new constant paths are not
+	// tracked (Template still answers from shape rules).
+	MaxNodes int `yaml:"max_nodes"`
+	// MaxSegments caps the segments of a path; the rest is folded into one
+	// trailing parameter.
+	MaxSegments int `yaml:"max_segments"`
+	// MaxSegmentLen: longer segments are parameters.
+	MaxSegmentLen int `yaml:"max_segment_len"`
+}
+
+// DefaultConfig returns the defaults, measured on the accuracy corpora of
+// this package's tests.
+func DefaultConfig() Config {
+	return Config{
+		MinDistinct:     30,
+		MinRatio:        0.1,
+		ManyDistinct:    40,
+		Alike:           0.8,
+		ConfirmDistinct: 64,
+		MaxChildren:     1024,
+		MaxNodes:        200_000,
+		MaxSegments:     32,
+		MaxSegmentLen:   256,
+	}
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.MinDistinct <= 0 {
+		c.MinDistinct = d.MinDistinct
+	}
+	if c.MinRatio <= 0 {
+		c.MinRatio = d.MinRatio
+	}
+	if c.ManyDistinct <= 0 {
+		c.ManyDistinct = d.ManyDistinct
+	}
+	if c.Alike <= 0 {
+		c.Alike = d.Alike
+	}
+	if c.ConfirmDistinct <= 0 {
+		c.ConfirmDistinct = d.ConfirmDistinct
+	}
+	if c.MaxChildren <= 0 {
+		c.MaxChildren = d.MaxChildren
+	}
+	if c.MaxNodes <= 0 {
+		c.MaxNodes = d.MaxNodes
+	}
+	if c.MaxSegments <= 0 {
+		c.MaxSegments = d.MaxSegments
+	}
+	if c.MaxSegmentLen <= 0 {
+		c.MaxSegmentLen = d.MaxSegmentLen
+	}
+	return c
+}
+
+// node is one position of the template tree.
+type node struct {
+	parent *node
+	seg    string // raw constant segment, or "{name}" for a parameter
+	tmpl   string // the template of the path that ends here
+	consts map[string]*node
+	param  *node
+	hits   uint64 // observations that reached this node
+	ends   uint64 // observations that ended here
+
+	isParam bool
+	static  bool // a file name: never merged
+	spec    bool // from a spec or a pin: never merged, split or renamed
+	split   bool // forced constant by the operator
+	// untyped: the parameter also takes untyped values (it was learned from
+	// evidence or declared by a spec), not only typed ones.
+	untyped bool
+	typed   bool     // the parameter received typed values
+	sigs    []string // signatures of typed values (bounded)
+	// values holds the distinct values of a learned parameter until it is
+	// confirmed; nil afterwards.
+	values map[string]uint32
+}
+
+// Templater learns endpoint templates. Template may be called from many
+// goroutines at once; Observe, Pin, Split and AddSpecTemplate take a write
+// lock and are meant for one worker.
+type Templater struct {
+	cfg   Config
+	mu    sync.RWMutex
+	root  *node
+	nodes int
+	gen   atomic.Uint64
+}
+
+// New returns a Templater; a zero Config means DefaultConfig.
+func New(cfg Config) *Templater {
+	return &Templater{cfg: cfg.withDefaults(), root: &node{tmpl: "/"}, nodes: 1}
+}
+
+// Generation increases whenever a learned merge or split, a pin, a forced
+// split or a spec template may have changed the template of paths seen
+// before. New constant paths do not change it.
+func (t *Templater) Generation() uint64 { return t.gen.Load() }
+
+// segments splits a path into its segments: the query and fragment are
+// dropped, empty segments (// and the trailing slash) are skipped, and
+// segments past MaxSegments are folded into one trailing parameter.
+func (t *Templater) segments(path string, buf []string) []string {
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	segs := buf[:0]
+	for len(path) > 0 {
+		var s string
+		if i := strings.IndexByte(path, '/'); i >= 0 {
+			s, path = path[:i], path[i+1:]
+		} else {
+			s, path = path, ""
+		}
+		if s == "" {
+			continue
+		}
+		if len(segs) == t.cfg.MaxSegments {
+			segs = append(segs, Param)
+			break
+		}
+		segs = append(segs, s)
+	}
+	return segs
+}
+
+// Observe records one request path as evidence. It may change templates.
+func (t *Templater) Observe(path string) { t.ObserveTemplate(path) }
+
+// ObserveTemplate records path and returns its template.
+func (t *Templater) ObserveTemplate(path string) string {
+	var buf [16]string
+	segs := t.segments(path, buf[:])
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.root
+	n.hits++
+	grpc := isGRPC(segs)
+	for _, s := range segs {
+		c := t.step(n, s, grpc)
+		if c == nil {
+			// The tree is full: answer from shape rules.
+			return t.templateLocked(segs)
+		}
+		n = c
+	}
+	n.ends++
+	return n.tmpl
+}
+
+// step moves from n to the child for segment s, creating it if needed, and
+// records the hit on it.
+func (t *Templater) step(n *node, s string, constant bool) *node {
+	if c := n.consts[s]; c != nil {
+		c.hits++
+		if p := n.param; p != nil && !p.spec && !c.spec && !c.split && !c.static &&
+			(p.hasSig(s) || p.untyped && c.hits%16 == 0 && sharesKeys(c, p)) {
+			// A sibling left out of an earlier merge grew the same
+			// sub-tree as the parameter's values: it is one of them.
+			delete(n.consts, s)
+			if p.values != nil && len(p.values) < t.cfg.ConfirmDistinct {
+				p.values[s] += uint32(c.hits)
+			}
+			t.fold(p, c)
+			t.retemplate(p)
+			t.settle(p)
+			t.gen.Add(1)
+			return p
+		}
+		return c
+	}
+	if !constant {
+		if isParamLiteral(s) {
+			return t.hitParam(n, s, false)
+		}
+		if typed(s, t.cfg.MaxSegmentLen) {
+			return t.hitParam(n, s, true)
+		}
+		if n.param != nil && (n.param.untyped || n.param.hasSig(s)) {
+			return t.hitParam(n, s, false)
+		}
+	}
+	if t.nodes >= t.cfg.MaxNodes {
+		return nil
+	}
+	c := t.newChild(n, s)
+	c.split = constant
+	_, c.static = fileStem(s)
+	c.hits++
+	if !constant {
+		t.maybeMerge(n)
+		if n.consts[s] != c {
+			// Merged: the hit now lives in the parameter.
+			return n.param
+		}
+	}
+	return c
+}
+
+func (t *Templater) newChild(n *node, s string) *node {
+	c := &node{parent: n, seg: s}
+	c.tmpl = joinTmpl(n.tmpl, s)
+	if n.consts == nil {
+		n.consts = make(map[string]*node)
+	}
+	n.consts[s] = c
+	t.nodes++
+	return c
+}
+
+func joinTmpl(parent, seg string) string {
+	if parent == "/" {
+		return "/" + seg
+	}
+	return parent + "/" + seg
+}
+
+func (t *Templater) paramChild(n *node) *node {
+	if n.param == nil {
+		n.param = &node{parent: n, seg: Param, isParam: true, tmpl: joinTmpl(n.tmpl, Param)}
+		t.nodes++
+	}
+	return n.param
+}
+
+// hitParam records a value at n's parameter child.
+func (t *Templater) hitParam(n *node, s string, isTyped bool) *node {
+	p := t.paramChild(n)
+	p.hits++
+	if isTyped {
+		p.typed = true
+		if sig := signature(s); sig != "" && len(p.sigs) < 8 && !p.hasSig(s) {
+			p.sigs = append(p.sigs, sig)
+			// Constants seen earlier with this shape are values too.
+			folded := false
+			for k, c := range n.consts {
+				if !c.spec && !c.split && !c.static && signature(k) == sig {
+					delete(n.consts, k)
+					t.fold(p, c)
+					folded = true
+				}
+			}
+			if folded {
+				t.retemplate(p)
+				t.gen.Add(1)
+			}
+		}
+		return p
+	}
+	if p.values != nil && !isParamLiteral(s) {
+		if _, ok := p.values[s]; ok || len(p.values) < t.cfg.ConfirmDistinct {
+			p.values[s]++
+		}
+		if len(p.values) >= t.cfg.ConfirmDistinct {
+			p.values = nil // confirmed: a parameter for good
+		} else if t.shouldUnmerge(p) {
+			t.unmerge(n)
+			if c := n.consts[s]; c != nil {
+				return c
+			}
+		}
+	}
+	return p
+}
+
+// shouldUnmerge: a learned parameter whose few values keep coming back is
+// vocabulary after all.
+func (t *Templater) shouldUnmerge(p *node) bool {
+	if p.spec || p.values == nil || p.hits < 100 || len(p.values) >= 2*t.cfg.MinDistinct {
+		return false
+	}
+	return float64(len(p.values)) < float64(p.hits)*t.cfg.MinRatio/4
+}
+
+// unmerge turns the provisional values of n's parameter back into
+// constants. Their sub-trees were folded and are learned again.
+func (t *Templater) unmerge(n *node) {
+	p := n.param
+	for v, hits := range p.values {
+		if n.consts[v] != nil || t.nodes >= t.cfg.MaxNodes {
+			continue
+		}
+		c := t.newChild(n, v)
+		c.hits = uint64(hits)
+		_, c.static = fileStem(v)
+	}
+	p.values = nil
+	p.untyped = false
+	if !p.typed {
+		t.nodes -= count(p)
+		n.param = nil
+	}
+	t.gen.Add(1)
+}
+
+func (n *node) hasSig(s string) bool {
+	if len(n.sigs) == 0 {
+		return false
+	}
+	sig := signature(s)
+	for _, g := range n.sigs {
+		if g == sig {
+			return sig != ""
+		}
+	}
+	return false
+}
+
+func count(n *node) int {
+	c := 1
+	for _, ch := range n.consts {
+		c += count(ch)
+	}
+	if n.param != nil {
+		c += count(n.param)
+	}
+	return c
+}
+
+// maybeMerge merges n's constant children into a parameter when the
+// evidence says they are values.
+func (t *Templater) maybeMerge(n *node) {
+	if n.param != nil && n.param.spec {
+		return
+	}
+	var cands []*node
+	for _, c := range n.consts {
+		if !c.spec && !c.split && !c.static {
+			cands = append(cands, c)
+		}
+	}
+	forced := len(cands) >= t.cfg.MaxChildren
+	if !forced {
+		if len(cands) < t.cfg.MinDistinct {
+			return
+		}
+		if len(cands) < t.cfg.ManyDistinct && float64(len(cands)) < float64(n.hits-n.ends)*t.cfg.MinRatio {
+			return
+		}
+	}
+	// Siblings look alike unless they carry a sub-tree of their own: two or
+	// more child keys, none of which (nor of their children's keys) another
+	// sibling has.
+	sets := make([]map[string]bool, len(cands))
+	keys := make(map[string]int)
+	for i, c := range cands {
+		set := subtreeKeys(c)
+		sets[i] = set
+		for k := range set {
+			keys[k]++
+		}
+	}
+	alike := cands[:0:0]
+	for i, c := range cands {
+		own := len(c.consts)
+		if c.param != nil {
+			own++
+		}
+		ok := own < 2 || forced
+		for k := range sets[i] {
+			if ok {
+				break
+			}
+			ok = keys[k] > 1
+		}
+		if ok {
+			alike = append(alike, c)
+		}
+	}
+	if !forced && float64(len(alike)) < float64(len(cands))*t.cfg.Alike {
+		return
+	}
+	p := t.paramChild(n)
+	if !p.untyped {
+		p.untyped = true
+		if p.values == nil && !forced {
+			p.values = make(map[string]uint32, len(alike))
+		}
+	}
+	for _, c := range alike {
+		delete(n.consts, c.seg)
+		if p.values != nil {
+			p.values[c.seg] += uint32(c.hits)
+		}
+		t.fold(p, c)
+	}
+	if p.values != nil && len(p.values) >= t.cfg.ConfirmDistinct {
+		p.values = nil
+	}
+	t.retemplate(p)
+	t.settle(p)
+	t.gen.Add(1)
+}
+
+// subtreeKeys is the set of keys of n's children and grandchildren.
+func subtreeKeys(n *node) map[string]bool {
+	set := make(map[string]bool)
+	add := func(c *node, prefix string) {
+		for k := range c.consts {
+			set[prefix+k] = true
+		}
+		if c.param != nil {
+			set[prefix+Param] = true
+		}
+	}
+	add(n, "")
+	for _, c := range n.consts {
+		add(c, "/")
+	}
+	if n.param != nil {
+		add(n.param, "/")
+	}
+	return set
+}
+
+// sharesKeys reports whether a and b have a child or grandchild key in
+// common.
+func sharesKeys(a, b *node) bool {
+	ka := subtreeKeys(a)
+	for k := range subtreeKeys(b) {
+		if ka[k] {
+			return true
+		}
+	}
+	return false
+}
+
+// fold adds the counts and the sub-tree of src into dst; src is dropped.
+func (t *Templater) fold(dst, src *node) {
+	t.nodes--
+	dst.hits += src.hits
+	dst.ends += src.ends
+	dst.typed = dst.typed || src.typed
+	for k, c := range src.consts {
+		switch d := dst.consts[k]; {
+		case d != nil:
+			t.fold(d, c)
+		case dst.param != nil && dst.param.untyped && !c.split && !c.spec && !c.static:
+			if v := dst.param.values; v != nil && len(v) < t.cfg.ConfirmDistinct {
+				v[k] += uint32(c.hits)
+			}
+			t.fold(dst.param, c)
+		default:
+			if dst.consts == nil {
+				dst.consts = make(map[string]*node)
+			}
+			dst.consts[k] = c
+			c.parent = dst
+		}
+	}
+	if sp := src.param; sp != nil {
+		if dst.param == nil {
+			dst.param = sp
+			sp.parent = dst
+		} else {
+			dp := dst.param
+			switch {
+			case !sp.untyped:
+				// typed values only: no evidence either way
+			case !dp.untyped:
+				dp.untyped, dp.values = true, sp.values
+			case sp.values == nil || dp.values == nil:
+				dp.values = nil // one side was confirmed
+			default:
+				for v, h := range sp.values {
+					if len(dp.values) < t.cfg.ConfirmDistinct {
+						dp.values[v] += h
+					}
+				}
+			}
+			t.fold(dst.param, sp)
+		}
+	}
+}
+
+// settle re-checks merges below n after a fold pooled sub-trees.
+func (t *Templater) settle(n *node) {
+	for _, c := range n.consts {
+		t.settle(c)
+	}
+	if n.param != nil {
+		t.settle(n.param)
+	}
+	if len(n.consts) >= t.cfg.MinDistinct {
+		t.maybeMerge(n)
+	}
+}
+
+// retemplate recomputes the cached template strings below n.
+func (t *Templater) retemplate(n *node) {
+	for _, c := range n.consts {
+		c.tmpl = joinTmpl(n.tmpl, c.seg)
+		t.retemplate(c)
+	}
+	if p := n.param; p != nil {
+		p.tmpl = joinTmpl(n.tmpl, p.seg)
+		t.retemplate(p)
+	}
+}
+
+// Template returns the current best template for path. It does not record
+// anything and does not allocate when the path maps to a known template.
+func (t *Templater) Template(path string) string {
+	var buf [16]string
+	segs := t.segments(path, buf[:])
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.templateLocked(segs)
+}
+
+func (t *Templater) templateLocked(segs []string) string {
+	n := t.root
+	grpc := isGRPC(segs)
+	for i, s := range segs {
+		next := n.consts[s]
+		if next == nil && !grpc {
+			switch {
+			case isParamLiteral(s), typed(s, t.cfg.MaxSegmentLen):
+				next = n.param
+				if next == nil {
+					return t.offTree(n, segs, i)
+				}
+			case n.param != nil && (n.param.untyped || n.param.hasSig(s)):
+				next = n.param
+			}
+		}
+		if next == nil {
+			return t.offTree(n, segs, i)
+		}
+		n = next
+	}
+	return n.tmpl
+}
+
+// offTree builds the template of a path that leaves the tree at segs[i]:
+// the rest is templated by shape rules alone.
+func (t *Templater) offTree(n *node, segs []string, i int) string {
+	var b strings.Builder
+	if n != t.root {
+		b.WriteString(n.tmpl)
+	}
+	grpc := isGRPC(segs)
+	for _, s := range segs[i:] {
+		b.WriteByte('/')
+		if !grpc && (isParamLiteral(s) || typed(s, t.cfg.MaxSegmentLen)) {
+			if n != nil && n.param != nil && n.param.spec {
+				b.WriteString(n.param.seg)
+			} else {
+				b.WriteString(Param)
+			}
+		} else {
+			b.WriteString(s)
+		}
+		n = nil
+	}
+	return b.String()
+}
+
+// Templates returns the sorted templates that received traffic.
+func (t *Templater) Templates() []string {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var out []string
+	var walk func(n *node)
+	walk = func(n *node) {
+		if n.ends > 0 {
+			out = append(out, n.tmpl)
+		}
+		for _, c := range n.consts {
+			walk(c)
+		}
+		if n.param != nil {
+			walk(n.param)
+		}
+	}
+	walk(t.root)
+	sort.Strings(out)
+	return out
+}
+
+// AddSpecTemplate adds a template from an OpenAPI document
+// ("/pets/{petId}"). Spec templates win over learned ones and keep their
+// parameter names; constant segments beat parameters at the same position.
+func (t *Templater) AddSpecTemplate(tmpl string) error {
+	return t.declare(tmpl, false)
+}
+
+// Pin makes every path that matches tmpl ("/repos/{owner}/{repo}") map to
+// it, whatever the evidence says.
+func (t *Templater) Pin(tmpl string) error { return t.declare(tmpl, false) }
+
+// Split forces path ("/users/me") to stay a constant even when its siblings
+// are merged into a parameter. Segments written as {name} follow the
+// parameter at that position.
+func (t *Templater) Split(path string) error { return t.declare(path, true) }
+
+func (t *Templater) declare(tmpl string, split bool) error {
+	if !strings.HasPrefix(tmpl, "/") {
+		return fmt.Errorf("template: %q must start with /", tmpl)
+	}
+	var buf [16]string
+	segs := t.segments(tmpl, buf[:])
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.root
+	for _, s := range segs {
+		if isParamLiteral(s) {
+			if strings.ContainsAny(s[1:len(s)-1], "{}/") {
+				return fmt.Errorf("template: bad parameter %q in %q", s, tmpl)
+			}
+			p := t.paramChild(n)
+			if !split && !p.spec {
+				p.spec = true
+				p.untyped = true
+				p.values = nil
+				p.seg = s
+				// Learned constants at this position are values of the
+				// declared parameter.
+				for k, c := range n.consts {
+					if !c.spec && !c.split && !c.static {
+						delete(n.consts, k)
+						t.fold(p, c)
+					}
+				}
+			}
+			n = p
+			continue
+		}
+		c := n.consts[s]
+		if c == nil {
+			c = t.newChild(n, s)
+			_, c.static = fileStem(s)
+		}
+		if split {
+			c.split = true
+		} else {
+			c.spec = true
+		}
+		n = c
+	}
+	t.retemplate(t.root)
+	t.gen.Add(1)
+	return nil
+}

@@ -1,0 +1,119 @@
+// Package event defines Vigil's transaction event: one JSON object per
+// request that passes through any placement (see SPEC "The transaction
+// event"). Field names are part of the user-facing contract.
+package event
+
+import "time"
+
+// Event is one transaction. It is written as one JSON line to events.file
+// and published on the bus. Raw secrets never reach it: identity.token_id is
+// a hash, findings carry masked values only.
+type Event struct {
+	// Type is empty for transaction events; other records that share the
+	// events stream set it ("alert" for discovery change alerts,
+	// "stage_failure" for a stage that panicked, timed out or failed).
+	Type        string      `json:"type,omitempty"`
+	TxnID       string      `json:"txn_id"`
+	ParentTxnID string      `json:"parent_txn_id,omitempty"`
+	TraceID     string      `json:"trace_id,omitempty"`
+	Time        time.Time   `json:"time"`
+	Placement   string      `json:"placement"`
+	Mode        string      `json:"mode"`
+	Route       string      `json:"route,omitempty"`
+	Source      Source      `json:"source"`
+	Destination Destination `json:"destination"`
+	TLS         *TLS        `json:"tls,omitempty"`
+	Request     Request     `json:"request"`
+	Response    Response    `json:"response"`
+	Identity    *Identity   `json:"identity,omitempty"`
+	Findings    []Finding   `json:"findings,omitempty"`
+	Decision    string      `json:"decision"`
+	Error       string      `json:"error,omitempty"`
+	Latency     Latency     `json:"latency_ms"`
+	Alert       *Alert      `json:"alert,omitempty"`
+}
+
+// Alert is a change that discovery noticed (a new endpoint, a new sensitive
+// class, a changed schema, a new shadow or zombie endpoint). It is carried by
+// an Event whose Type is "alert".
+type Alert struct {
+	Kind     string `json:"kind"` // new_endpoint, new_sensitive, schema_changed, shadow_endpoint, zombie_endpoint
+	Host     string `json:"host"`
+	Method   string `json:"method"`
+	Endpoint string `json:"endpoint"`
+	Detail   string `json:"detail,omitempty"`
+}
+
+// Source is the calling side.
+type Source struct {
+	IP       string `json:"ip"`
+	Workload string `json:"workload,omitempty"`
+}
+
+// Destination is the called side.
+type Destination struct {
+	Host     string `json:"host"`
+	Workload string `json:"workload,omitempty"`
+	Upstream string `json:"upstream,omitempty"`
+}
+
+// TLS describes the client connection's TLS, when there was one.
+type TLS struct {
+	Version     string `json:"version"`
+	Cipher      string `json:"cipher"`
+	Group       string `json:"group,omitempty"`
+	MTLS        bool   `json:"mtls"`
+	Intercepted bool   `json:"intercepted"`
+}
+
+// Request holds the layer-7 request attributes.
+type Request struct {
+	Method      string `json:"method"`
+	Path        string `json:"path"`
+	Endpoint    string `json:"endpoint,omitempty"`
+	Query       string `json:"query,omitempty"`
+	Bytes       int64  `json:"bytes"`
+	UserAgent   string `json:"user_agent,omitempty"`
+	ContentType string `json:"content_type,omitempty"`
+	Auth        string `json:"auth,omitempty"` // none, bearer_jwt, bearer, basic, api_key, mtls
+}
+
+// Response holds what came back.
+type Response struct {
+	Status      int    `json:"status"`
+	Bytes       int64  `json:"bytes"`
+	ContentType string `json:"content_type,omitempty"`
+}
+
+// Identity is the verified caller, when a stage established one.
+type Identity struct {
+	Sub      string   `json:"sub,omitempty"`
+	ClientID string   `json:"client_id,omitempty"`
+	TokenID  string   `json:"token_id,omitempty"`
+	Scopes   []string `json:"scopes,omitempty"`
+}
+
+// Finding is something a stage noticed.
+type Finding struct {
+	Stage      string `json:"stage"`
+	RuleID     string `json:"rule_id,omitempty"`
+	Kind       string `json:"kind"`
+	Severity   string `json:"severity,omitempty"`
+	Message    string `json:"message,omitempty"`
+	WouldBlock bool   `json:"would_block,omitempty"`
+}
+
+// Latency in milliseconds: total wall time and Vigil's own share
+// (total minus the time spent waiting on the upstream).
+type Latency struct {
+	Total float64 `json:"total"`
+	Vigil float64 `json:"vigil"`
+}
+
+// Decisions.
+const (
+	DecisionAllow     = "allow"
+	DecisionBlock     = "block"
+	DecisionChallenge = "challenge"
+	DecisionStepUp    = "step_up"
+)

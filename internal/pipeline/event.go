@@ -1,0 +1,60 @@
+package pipeline
+
+import (
+	"crypto/tls"
+	"strings"
+	"time"
+
+	"github.com/vigil-sec/vigil/internal/event"
+)
+
+// FillEvent writes the transaction into ev (taken from event.Get), copying
+// what the pooled Txn owns so ev stays valid after the Txn is released.
+func (tx *Txn) FillEvent(ev *event.Event, end time.Time) {
+	r := tx.Req
+	ev.TxnID = tx.ID
+	ev.ParentTxnID = tx.ParentTxnID
+	ev.TraceID = tx.TraceID
+	ev.Time = tx.Start.UTC()
+	ev.Placement = tx.Placement
+	ev.Mode = tx.Mode
+	ev.Route = tx.Route
+	ev.Source.IP = tx.ClientIPText
+	ev.Destination.Host = r.Host
+	ev.Destination.Upstream = tx.Upstream
+	ev.Request.Method = r.Method
+	ev.Request.Path = r.URL.Path
+	ev.Request.Query = r.URL.RawQuery
+	ev.Request.Endpoint = tx.Endpoint
+	ev.Request.Bytes = max(r.ContentLength, 0)
+	if len(tx.body) > 0 && ev.Request.Bytes == 0 {
+		ev.Request.Bytes = int64(len(tx.body))
+	}
+	ev.Request.UserAgent = r.Header.Get("User-Agent")
+	ev.Request.ContentType = r.Header.Get("Content-Type")
+	ev.Request.Auth = tx.Auth
+	ev.Response.Status = tx.Resp.Status
+	ev.Response.Bytes = tx.Resp.Bytes
+	if tx.Resp.Header != nil {
+		ev.Response.ContentType = tx.Resp.Header.Get("Content-Type")
+	}
+	if cs := r.TLS; cs != nil {
+		ev.TLS = &event.TLS{Version: strings.TrimPrefix(tls.VersionName(cs.Version), "TLS "), Cipher: tls.CipherSuiteName(cs.CipherSuite),
+			Group: cs.CurveID.String(), MTLS: len(cs.PeerCertificates) > 0}
+	}
+	if tx.Identity != nil {
+		id := *tx.Identity
+		ev.Identity = &id
+	}
+	ev.Findings = append(ev.Findings[:0], tx.Findings...)
+	ev.Decision = tx.Decision.String()
+	ev.Error = tx.UpstreamErr
+	total := end.Sub(tx.Start)
+	ev.Latency.Total = ms(total)
+	ev.Latency.Vigil = ms(max(total-tx.UpstreamTime, 0))
+}
+
+func ms(d time.Duration) float64 {
+	// Microsecond resolution keeps the JSON short.
+	return float64(d.Microseconds()) / 1000
+}

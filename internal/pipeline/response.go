@@ -1,0 +1,203 @@
+package pipeline
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+// ResponseWriter wraps the client's ResponseWriter for one transaction: it
+// records status, size and (when a stage asked) a bounded body prefix,
+// stamps the Vigil-Txn header, and keeps each write inside the write
+// timeout. It lives inside the Txn, so wrapping costs no allocation.
+type ResponseWriter struct {
+	w            http.ResponseWriter
+	tx           *Txn
+	wroteHeader  bool
+	hijacked     bool
+	writeTimeout time.Duration
+	headerAt     time.Time
+	extendedAt   time.Time
+}
+
+// writeSlack is how much of a response is written before write deadlines
+// are armed.
+const writeSlack = 64 << 10
+
+// deadliner is implemented by net/http's HTTP/1 and HTTP/2 writers.
+type deadliner interface {
+	SetWriteDeadline(time.Time) error
+	SetReadDeadline(time.Time) error
+}
+
+// Writer returns the transaction's wrapped writer around w.
+func (tx *Txn) Writer(w http.ResponseWriter, writeTimeout time.Duration) *ResponseWriter {
+	tx.rw = ResponseWriter{w: w, tx: tx, writeTimeout: writeTimeout}
+	return &tx.rw
+}
+
+// Txn returns the transaction the writer belongs to.
+func (rw *ResponseWriter) Txn() *Txn { return rw.tx }
+
+// Header implements http.ResponseWriter.
+func (rw *ResponseWriter) Header() http.Header { return rw.w.Header() }
+
+// WroteHeader reports whether the response has started.
+func (rw *ResponseWriter) WroteHeader() bool { return rw.wroteHeader || rw.hijacked }
+
+// HeaderTime is when the response headers were written.
+func (rw *ResponseWriter) HeaderTime() time.Time { return rw.headerAt }
+
+// WriteHeader implements http.ResponseWriter.
+func (rw *ResponseWriter) WriteHeader(code int) {
+	if rw.wroteHeader {
+		return
+	}
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		rw.w.WriteHeader(code)
+		return
+	}
+	rw.wroteHeader = true
+	rw.headerAt = time.Now()
+	tx := rw.tx
+	tx.Resp.Status = code
+	h := rw.w.Header()
+	h["Vigil-Txn"] = tx.idHdr[:]
+	tx.Resp.Header = h
+	rw.extend()
+	rw.w.WriteHeader(code)
+}
+
+// Write implements http.ResponseWriter.
+func (rw *ResponseWriter) Write(p []byte) (int, error) {
+	if !rw.wroteHeader {
+		rw.WriteHeader(http.StatusOK)
+	}
+	tx := rw.tx
+	if tx.wantRespBody {
+		if room := tx.respLimit - len(tx.Resp.Body); room > 0 {
+			tx.Resp.Body = append(tx.Resp.Body, p[:min(room, len(p))]...)
+		}
+	}
+	rw.extend()
+	n, err := rw.w.Write(p)
+	tx.Resp.Bytes += int64(n)
+	return n, err
+}
+
+// extend pushes the write deadline forward. The first writeSlack bytes of
+// a response need none (the socket buffer takes them without blocking, and
+// net/http's own deadlines bound the connection); after that it is
+// refreshed when a quarter of the timeout has passed since the last
+// refresh, so a write still gets at least three quarters of write_timeout.
+func (rw *ResponseWriter) extend() {
+	if rw.writeTimeout <= 0 || rw.tx.Resp.Bytes < writeSlack {
+		return
+	}
+	now := time.Now()
+	if !rw.extendedAt.IsZero() && now.Sub(rw.extendedAt) < rw.writeTimeout/4 {
+		return
+	}
+	rw.extendedAt = now
+	if d, ok := rw.w.(deadliner); ok {
+		_ = d.SetWriteDeadline(now.Add(rw.writeTimeout))
+	}
+}
+
+// Flush implements http.Flusher (server-sent events, gRPC streams).
+func (rw *ResponseWriter) Flush() {
+	if !rw.wroteHeader {
+		rw.WriteHeader(http.StatusOK)
+	}
+	if f, ok := rw.w.(http.Flusher); ok {
+		rw.extendNow()
+		f.Flush()
+	}
+}
+
+// extendNow arms the write deadline regardless of the bytes written: a
+// flush of a stream (server-sent events, gRPC) can block on a slow reader.
+func (rw *ResponseWriter) extendNow() {
+	if rw.writeTimeout <= 0 {
+		return
+	}
+	now := time.Now()
+	if !rw.extendedAt.IsZero() && now.Sub(rw.extendedAt) < rw.writeTimeout/4 {
+		return
+	}
+	rw.extendedAt = now
+	if d, ok := rw.w.(deadliner); ok {
+		_ = d.SetWriteDeadline(now.Add(rw.writeTimeout))
+	}
+}
+
+// Hijack implements http.Hijacker for protocol upgrades (WebSocket). The
+// connection's deadlines are cleared: an upgraded stream lives as long as
+// its peers keep it.
+func (rw *ResponseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(rw.w).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	rw.hijacked = true
+	rw.headerAt = time.Now()
+	rw.tx.Resp.Status = http.StatusSwitchingProtocols
+	rw.tx.Resp.Header = rw.w.Header()
+	_ = c.SetDeadline(time.Time{})
+	return c, brw, nil
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (rw *ResponseWriter) Unwrap() http.ResponseWriter { return rw.w }
+
+// SetWriteDeadline and SetReadDeadline pass through to the connection.
+func (rw *ResponseWriter) SetWriteDeadline(t time.Time) error {
+	return http.NewResponseController(rw.w).SetWriteDeadline(t)
+}
+
+// SetReadDeadline implements the ResponseController deadline interface.
+func (rw *ResponseWriter) SetReadDeadline(t time.Time) error {
+	return http.NewResponseController(rw.w).SetReadDeadline(t)
+}
+
+// bodyReader keeps the wait for each piece of a request body under the
+// read timeout, so a client that trickles its body cannot hold the proxy.
+type bodyReader struct {
+	r       io.ReadCloser
+	d       deadliner
+	timeout time.Duration
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	_ = b.d.SetReadDeadline(time.Now().Add(b.timeout))
+	n, err := b.r.Read(p)
+	if err == io.EOF {
+		// Body complete: the server manages the connection's deadlines
+		// again. On any other error the deadline stays, so the server's
+		// attempt to drain the rest fails fast and the connection closes.
+		_ = b.d.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
+func (b *bodyReader) Close() error { return b.r.Close() }
+
+// GuardBody wraps the request body so each read must make progress within
+// timeout. The wrapper is its own allocation, not part of the pooled Txn:
+// net/http's Transport may go on reading a request body after the round
+// trip returns (an upstream that answers before the upload ends), so the
+// reader can outlive the Txn that made it.
+func (tx *Txn) GuardBody(timeout time.Duration) {
+	r := tx.Req
+	if timeout <= 0 || r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	d, ok := tx.rw.w.(deadliner)
+	if !ok {
+		return
+	}
+	tx.body0 = bodyReader{r: r.Body, d: d, timeout: timeout}
+	r.Body = &tx.body0
+}

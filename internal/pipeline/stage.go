@@ -1,0 +1,58 @@
+// Package pipeline is the request pipeline every placement shares: an
+// ordered chain of stages that inspect a transaction (Txn) and decide what
+// happens to it, in the spirit of CoreDNS plugins and Coraza's phases. The
+// proxy is the last link. Stages never import each other; the order is
+// written once, in internal/stages.
+package pipeline
+
+import "context"
+
+// Stage inspects a request. Request is called once per transaction, after
+// the request headers arrived (and the body, when the stage asked for it
+// with BodyReader). It returns a Verdict; an error is a failure of the stage
+// itself, handled by the stage's fail-open / fail-closed policy.
+type Stage interface {
+	Name() string
+	Request(ctx context.Context, tx *Txn) (Verdict, error)
+}
+
+// BodyReader is implemented by stages that need the request body. The body
+// is read once, up to the inspection cap, and shared by every stage.
+type BodyReader interface {
+	WantsBody(tx *Txn) bool
+}
+
+// ResponseObserver is implemented by stages that look at the response. It
+// is called after the response has been sent (status, headers, bytes and a
+// bounded prefix of the body are in tx.Resp). It must not block.
+type ResponseObserver interface {
+	Response(tx *Txn)
+}
+
+// ResponseBodyReader asks for a prefix of the response body to be kept in
+// tx.Resp.Body (bounded by listen.limits.response_inspect_bytes).
+type ResponseBodyReader interface {
+	WantsResponseBody(tx *Txn) bool
+}
+
+// Blocking marks a stage that may wait on I/O (a JWKS fetch, Redis). Such a
+// stage runs with a deadline it cannot overrun: the pipeline stops waiting
+// when the stage's timeout expires. Other stages run inline and a timeout is
+// detected after the fact (the verdict of a stage that overran is treated as
+// a failure).
+type Blocking interface {
+	Blocking() bool
+}
+
+// Closer is implemented by stages holding resources; Close is called when a
+// reload retires the chain.
+type Closer interface {
+	Close() error
+}
+
+// Passive is implemented by stages that only observe and never stop a
+// request (discovery). A route whose chain has only passive stages is not
+// "protected" in the inventory.
+type Passive interface {
+	Passive() bool
+}

@@ -1,0 +1,303 @@
+// Package proxy is the data plane's HTTP handler: it routes a request,
+// runs the route's pipeline, forwards the request upstream with
+// httputil.ReverseProxy, and records one transaction event per request.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/vigil-sec/vigil/internal/event"
+	"github.com/vigil-sec/vigil/internal/metrics"
+	"github.com/vigil-sec/vigil/internal/pipeline"
+)
+
+// Events receives finished transaction events; Enqueue must not block.
+type Events interface {
+	Enqueue(ev *event.Event) bool
+}
+
+// Handler serves data-plane requests with the current Runtime.
+type Handler struct {
+	rt        atomic.Pointer[Runtime]
+	events    Events
+	metrics   *metrics.Metrics
+	log       *slog.Logger
+	placement string
+}
+
+// NewHandler returns a handler serving rt. events may be nil (no events).
+func NewHandler(rt *Runtime, events Events, m *metrics.Metrics, log *slog.Logger, placement string) *Handler {
+	h := &Handler{events: events, metrics: m, log: log, placement: placement}
+	h.rt.Store(rt)
+	return h
+}
+
+// Swap installs a new runtime and returns the old one. Requests already
+// running finish on the old runtime.
+func (h *Handler) Swap(rt *Runtime) *Runtime { return h.rt.Swap(rt) }
+
+// Runtime returns the current runtime.
+func (h *Handler) Runtime() *Runtime { return h.rt.Load() }
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt := h.rt.Load()
+	rt.inflight.Add(1)
+	defer rt.inflight.Add(-1)
+
+	if r.TLS == nil {
+		r.TLS = TLSStateFrom(r.Context())
+	}
+	tx := pipeline.NewTxn(r, time.Now(), r.Header.Get("Traceparent"))
+	rw := tx.Writer(w, rt.limits.WriteTimeout)
+	tx.Placement = h.placement
+	tx.Mode = rt.Config.Mode
+	peer := PeerAddr(r.RemoteAddr)
+	tx.ClientIP = rt.trust.ClientAddr(peer, r.Header)
+	if tx.ClientIP == peer && peer.Is4() && r.RemoteAddr[0] != '[' {
+		tx.ClientIPText = peerHost(r.RemoteAddr) // no allocation
+	} else {
+		tx.ClientIPText = tx.ClientIP.String()
+	}
+	if rt.trust.Trusted(peer) {
+		tx.ParentTxnID = r.Header.Get("Vigil-Txn")
+	}
+	tx.Auth = authKind(r)
+	var route *Route
+	defer func() { h.finish(rt, route, tx, rw) }()
+
+	w.Header()["Vigil-Txn"] = tx.IDHeader()
+
+	var fc *FramingConn
+	if r.ProtoMajor == 1 {
+		if fc = FramingFrom(r.Context()); fc != nil {
+			if bad, reason := fc.NextRequest(); bad {
+				h.reject(rw, tx, http.StatusBadRequest, "ambiguous_framing", "request framing is ambiguous: "+reason, "request_smuggling")
+				return
+			}
+		}
+	}
+
+	if headerSize(r) > int(rt.limits.MaxHeaderBytes) {
+		h.reject(rw, tx, http.StatusRequestHeaderFieldsTooLarge, "headers_too_large", "request headers exceed the limit", "oversized_headers")
+		return
+	}
+
+	route, ok := rt.router.Match(r.Host, r.URL.Path)
+	if !ok {
+		tx.Decision = pipeline.Allow
+		WriteError(rw, tx, http.StatusNotFound, "no_route", "no route matches this host and path")
+		return
+	}
+	tx.Route = route.Name
+	tx.Upstream = route.Upstream
+	tx.Mode = route.Mode
+
+	// Hardening: body size.
+	maxBody := int64(rt.limits.MaxBodyBytes)
+	if r.ContentLength > maxBody {
+		h.reject(rw, tx, http.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds the limit", "")
+		return
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		tx.GuardBody(rt.limits.ReadTimeout)
+		r.Body = http.MaxBytesReader(rw, r.Body, maxBody)
+	}
+
+	chain := route.Chain
+	if chain.WantsBody(tx) {
+		if err := tx.BufferBody(int64(rt.limits.MaxInspectBytes), rt.limits.OversizeBody == "partial"); err != nil {
+			var mbe *http.MaxBytesError
+			switch {
+			case errors.Is(err, pipeline.ErrBodyTooLarge), errors.As(err, &mbe):
+				h.reject(rw, tx, http.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds the inspection limit", "")
+			default:
+				h.reject(rw, tx, http.StatusBadRequest, "bad_request", "could not read the request body", "")
+			}
+			return
+		}
+	}
+	if v := chain.Run(r.Context(), tx); v.Action != pipeline.Allow {
+		status := v.HTTPStatus()
+		switch v.Action {
+		case pipeline.StepUp:
+			rw.Header()["Www-Authenticate"] = []string{`Bearer error="insufficient_user_authentication"`}
+		}
+		if v.RetryAfter > 0 {
+			rw.Header()["Retry-After"] = []string{strconv.Itoa(int(math.Ceil(v.RetryAfter.Seconds())))}
+		} else if status == http.StatusTooManyRequests {
+			rw.Header()["Retry-After"] = []string{"1"}
+		}
+		msg := v.Message
+		if msg == "" {
+			msg = "request blocked by policy"
+		}
+		WriteError(rw, tx, status, decisionCode(v), msg)
+		return
+	}
+	chain.PrepareResponse(tx, int(rt.limits.ResponseInspectBytes))
+
+	r.Header["Traceparent"] = tx.TraceparentHeader()
+	r.Header["Vigil-Txn"] = tx.IDHeader()
+	start := time.Now()
+	route.proxy.ServeHTTP(rw, r)
+	if at := rw.HeaderTime(); !at.IsZero() {
+		tx.UpstreamTime = at.Sub(start)
+	} else {
+		tx.UpstreamTime = time.Since(start)
+	}
+	if fc != nil && rw.WroteHeader() && tx.Resp.Status != http.StatusSwitchingProtocols {
+		if fc.Upgrading() {
+			// The scanner stopped at an upgrade request that did not
+			// upgrade: this connection can no longer be followed.
+			rw.Header()["Connection"] = []string{"close"}
+		}
+	}
+}
+
+func decisionCode(v pipeline.Verdict) string {
+	switch v.Action {
+	case pipeline.Challenge:
+		return "challenge"
+	case pipeline.StepUp:
+		return "step_up_required"
+	}
+	if v.HTTPStatus() == http.StatusTooManyRequests {
+		return "rate_limited"
+	}
+	if v.Kind == "stage_failure" {
+		return "unavailable"
+	}
+	return "blocked"
+}
+
+// reject answers a request Vigil refuses before its pipeline runs.
+func (h *Handler) reject(rw *pipeline.ResponseWriter, tx *pipeline.Txn, status int, code, msg, kind string) {
+	tx.Decision = pipeline.Block
+	if kind != "" {
+		tx.AddFinding(event.Finding{Stage: "proxy", Kind: kind, Severity: "high", Message: msg})
+		rw.Header()["Connection"] = []string{"close"}
+	}
+	h.metrics.Rejected.WithLabelValues(code).Inc()
+	WriteError(rw, tx, status, code, msg)
+}
+
+// proxyError is httputil's ErrorHandler: every transport failure ends here.
+func (rt *Runtime) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	rw, ok := w.(*pipeline.ResponseWriter)
+	if !ok {
+		WriteError(w, nil, http.StatusBadGateway, "bad_gateway", "upstream request failed")
+		return
+	}
+	tx := rw.Txn()
+	route, _ := rt.router.Match(r.Host, r.URL.Path)
+	var mbe *http.MaxBytesError
+	var ne net.Error
+	status, code, kind := http.StatusBadGateway, "bad_gateway", "connect"
+	switch {
+	case errors.As(err, &mbe):
+		status, code, kind = http.StatusRequestEntityTooLarge, "body_too_large", "client_body"
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client went away; nobody is left to answer.
+		status, code, kind = 499, "client_closed", "client_closed"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		status, code, kind = http.StatusGatewayTimeout, "upstream_timeout", "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		kind = "refused"
+	default:
+		kind = "protocol"
+	}
+	tx.UpstreamErr = err.Error()
+	if route != nil {
+		route.upErrs.WithLabelValues(route.Name, kind).Inc()
+	}
+	if status == 499 {
+		tx.Resp.Status = 499
+		return
+	}
+	if rw.WroteHeader() {
+		return
+	}
+	msg := "the upstream service could not be reached"
+	if status == http.StatusGatewayTimeout {
+		msg = "the upstream service did not answer in time"
+	} else if status == http.StatusRequestEntityTooLarge {
+		msg = "request body exceeds the limit"
+	}
+	WriteError(w, tx, status, code, msg)
+}
+
+// finish runs after the response (in a defer, so blocked and failed
+// requests are recorded too): response observers, metrics, the event.
+func (h *Handler) finish(rt *Runtime, route *Route, tx *pipeline.Txn, rw *pipeline.ResponseWriter) {
+	end := time.Now()
+	if tx.Resp.Status == 0 {
+		tx.Resp.Status = http.StatusOK
+		if !rw.WroteHeader() && tx.Status != 0 {
+			tx.Resp.Status = tx.Status
+		}
+	}
+	if route != nil {
+		route.Chain.Respond(tx)
+		route.requests[tx.Decision].Inc()
+		route.latency[tx.Decision].Observe(end.Sub(tx.Start).Seconds())
+	} else {
+		h.metrics.Requests.WithLabelValues("", tx.Decision.String()).Inc()
+	}
+	if h.events != nil {
+		ev := event.Get()
+		tx.FillEvent(ev, end)
+		h.events.Enqueue(ev)
+	}
+	tx.Release()
+}
+
+// headerSize approximates the request line plus headers as sent.
+func headerSize(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + len(r.Host) + 12
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
+}
+
+// authKind names the credential a request carries (never its value).
+func authKind(r *http.Request) string {
+	if a := r.Header.Get("Authorization"); a != "" {
+		switch {
+		case len(a) > 7 && (a[:7] == "Bearer " || a[:7] == "bearer "):
+			tok := a[7:]
+			dots := 0
+			for i := 0; i < len(tok); i++ {
+				if tok[i] == '.' {
+					dots++
+				}
+			}
+			if dots == 2 && len(tok) > 2 && tok[0] == 'e' && tok[1] == 'y' {
+				return "bearer_jwt"
+			}
+			return "bearer"
+		case len(a) > 6 && (a[:6] == "Basic " || a[:6] == "basic "):
+			return "basic"
+		}
+		return "other"
+	}
+	if r.Header.Get("X-Api-Key") != "" || r.Header.Get("Api-Key") != "" {
+		return "api_key"
+	}
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		return "mtls"
+	}
+	return "none"
+}

@@ -1,0 +1,136 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/vigil-sec/vigil/internal/bus"
+	"github.com/vigil-sec/vigil/internal/config"
+	"github.com/vigil-sec/vigil/internal/discovery"
+	"github.com/vigil-sec/vigil/internal/event"
+	stagediscovery "github.com/vigil-sec/vigil/internal/stage/discovery"
+)
+
+// ConfigKey is the bus KV key under which the control plane distributes
+// configuration overlays to data planes.
+const ConfigKey = "dataplane"
+
+// DataPlane is a gateway or sidecar with its discovery service and, when
+// it reports to a control plane, its bus publisher.
+type DataPlane struct {
+	G         *Gateway
+	Discovery *discovery.Service
+	Bus       *bus.Bus
+	Publisher *bus.Publisher
+	ownBus    bool
+	log       *slog.Logger
+}
+
+// DataPlaneOptions add to Options what assembling a data plane needs.
+type DataPlaneOptions struct {
+	Discovery discovery.ServiceOptions
+	// Bus, when set, is used instead of opening cfg.Bus (vigil up shares
+	// its embedded bus).
+	Bus *bus.Bus
+}
+
+// StartDataPlane assembles what every placement runs: discovery (unless
+// disabled) fed by the pipeline, the gateway, and — with bus: nats://...
+// or a shared Bus — the link to the control plane: events published in
+// batches (buffered, spooled to data_dir, counted when dropped) and
+// configuration overlays applied as they are distributed.
+func StartDataPlane(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger, dpo DataPlaneOptions) (*DataPlane, error) {
+	dp := &DataPlane{log: log, Bus: dpo.Bus}
+	if dp.Bus == nil && (strings.HasPrefix(cfg.Bus, "nats://") || strings.HasPrefix(cfg.Bus, "tls://")) {
+		b, err := bus.Open(ctx, cfg.Bus, cfg.DataDir, bus.Options{Logger: log, Name: "vigil-" + opts.Placement})
+		if err != nil {
+			return nil, fmt.Errorf("bus: %w", err)
+		}
+		dp.Bus, dp.ownBus = b, true
+	}
+	if dp.Bus != nil {
+		dp.Publisher = bus.NewPublisher(dp.Bus, bus.PublisherOptions{Placement: opts.Placement,
+			SpoolDir: filepath.Join(cfg.DataDir, "spool", opts.Placement), SpoolMaxBytes: 256 << 20, Logger: log})
+		opts.Sinks = append(opts.Sinks, dp.Publisher)
+	}
+	if discovery.Enabled(cfg.Discovery) {
+		so := dpo.Discovery
+		so.Logger = log
+		svc, err := discovery.StartService(ctx, cfg.Discovery, so)
+		if err != nil {
+			dp.closeBus()
+			return nil, err
+		}
+		dp.Discovery = svc
+		opts.Deps.Discovery = stagediscovery.New(svc.Engine)
+	}
+	opts.Logger = log
+	g, err := New(cfg, opts)
+	if err != nil {
+		dp.closeBus()
+		return nil, err
+	}
+	dp.G = g
+	if dp.Discovery != nil {
+		dp.Discovery.SetEmitter(g.Events)
+		eng := dp.Discovery.Engine
+		g.Metrics.CounterFunc("vigil_discovery_dropped_total", "Observations dropped because the discovery queue was full.",
+			func() float64 { return float64(eng.Dropped()) })
+		g.Metrics.GaugeFunc("vigil_discovery_endpoints", "Endpoints in the inventory.", func() float64 { return float64(eng.Len()) })
+	}
+	if p := dp.Publisher; p != nil {
+		g.Metrics.CounterFunc("vigil_bus_events_published_total", "Events acknowledged by the bus.", func() float64 { return float64(p.Published()) })
+		g.Metrics.CounterFunc("vigil_bus_events_dropped_total", "Events the bus publisher dropped (buffer and spool full).", func() float64 { return float64(p.Dropped()) })
+		g.Metrics.GaugeFunc("vigil_bus_events_buffered", "Events waiting for the bus (memory and spool).", func() float64 { return float64(p.Buffered()) })
+	}
+	return dp, nil
+}
+
+// Events returns the event sink chain's queue (for alert emitters).
+func (dp *DataPlane) Events() *event.Queue { return dp.G.Events }
+
+// Serve runs the data plane until ctx ends: listeners, config reloads
+// (file, SIGHUP) and distributed overlays; then drains and flushes the
+// publisher.
+func (dp *DataPlane) Serve(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if dp.Bus != nil {
+		go dp.watchOverlay(ctx)
+	}
+	if dp.G.Config().File != "" {
+		go dp.G.WatchReloads(ctx)
+	}
+	err := dp.G.Serve(ctx)
+	if dp.Publisher != nil {
+		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer ccancel()
+		_ = dp.Publisher.Close(cctx)
+	}
+	dp.closeBus()
+	return err
+}
+
+func (dp *DataPlane) closeBus() {
+	if dp.ownBus && dp.Bus != nil {
+		dp.Bus.Close()
+	}
+}
+
+// watchOverlay applies configuration distributed by the control plane,
+// caching the last one in data_dir so a restart without the bus serves it.
+func (dp *DataPlane) watchOverlay(ctx context.Context) {
+	cache := filepath.Join(dp.G.Config().DataDir, "control-overlay.cache")
+	err := dp.Bus.WatchConfig(ctx, ConfigKey, cache, func(v []byte, rev uint64) {
+		if err := dp.G.SetOverlay(v); err != nil {
+			dp.log.Error("distributed config rejected", "revision", rev, "err", err)
+		}
+	})
+	if err != nil && ctx.Err() == nil {
+		dp.log.Error("config watch stopped", "err", err)
+	}
+}
