@@ -255,3 +255,53 @@ func TestH2C(t *testing.T) {
 		t.Fatalf("proto %s status %d", resp.Proto, resp.StatusCode)
 	}
 }
+
+// TestUpstreamAnswersBeforeBody covers an upstream that replies (here 401)
+// without reading the upload. net/http's Transport may go on sending the
+// request body after the round trip has returned and the gateway has
+// recycled the transaction; the body reader must not share state with the
+// recycled transaction. Under -race this test fails if it does, and every
+// client must still get the upstream's answer.
+func TestUpstreamAnswersBeforeBody(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/read" {
+			n, _ := io.Copy(io.Discard, r.Body)
+			fmt.Fprintf(w, "%d", n)
+			return
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	t.Cleanup(up.Close)
+	h := startGateway(t, baseConfig(up.URL, ""), server.Options{})
+
+	body := make([]byte, 512<<10)
+	const workers, each = 8, 25
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		go func(w int) {
+			var err error
+			for i := 0; i < each && err == nil; i++ {
+				path, want := "/reject", http.StatusUnauthorized
+				if (w+i)%3 == 0 {
+					path, want = "/read", http.StatusOK
+				}
+				var resp *http.Response
+				resp, err = http.Post(h.URL+path, "application/octet-stream", strings.NewReader(string(body)))
+				if err != nil {
+					break
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != want || (want == 200 && string(b) != fmt.Sprint(len(body))) {
+					err = fmt.Errorf("%s: status %d body %.80q", path, resp.StatusCode, b)
+				}
+			}
+			errs <- err
+		}(w)
+	}
+	for w := 0; w < workers; w++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

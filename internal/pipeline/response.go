@@ -198,6 +198,5 @@ func (tx *Txn) GuardBody(timeout time.Duration) {
 	if !ok {
 		return
 	}
-	tx.body0 = bodyReader{r: r.Body, d: d, timeout: timeout}
-	r.Body = &tx.body0
+	r.Body = &bodyReader{r: r.Body, d: d, timeout: timeout}
 }

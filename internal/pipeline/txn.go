@@ -61,7 +61,6 @@ type Txn struct {
 	findingsBuf   [4]event.Finding
 	noRecycle     bool
 	rw            ResponseWriter
-	body0         bodyReader
 	tpHdr         [1]string
 }
 

@@ -110,6 +110,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Body != nil && r.Body != http.NoBody {
 		tx.GuardBody(rt.limits.ReadTimeout)
+		// rw, not w: the Transport may read this body after the handler
+		// returns, and net/http's own writer must not be touched then.
+		// proxyError turns the MaxBytesError into a 413.
 		r.Body = http.MaxBytesReader(rw, r.Body, maxBody)
 	}
 
