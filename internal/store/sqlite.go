@@ -13,7 +13,7 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/event"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver (pure Go)
+	"modernc.org/sqlite" // registers the "sqlite" database/sql driver (pure Go)
 )
 
 // sqliteChunk is the number of events per multi-row INSERT statement
@@ -60,7 +60,7 @@ func openSQLite(ctx context.Context, file string) (*sqliteStore, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	s := &sqliteStore{w: w, r: w}
-	if err := s.migrate(ctx); err != nil {
+	if err := retryBusy(ctx, 15*time.Second, func() error { return s.migrate(ctx) }); err != nil {
 		w.Close()
 		return nil, err
 	}
@@ -80,6 +80,38 @@ func openSQLite(ctx context.Context, file string) (*sqliteStore, error) {
 		return nil, fmt.Errorf("store: sqlite: prepare: %w", err)
 	}
 	return s, nil
+}
+
+// retryBusy runs fn again while it fails with SQLITE_BUSY or SQLITE_LOCKED,
+// up to limit. busy_timeout covers most contention, but SQLite answers
+// BUSY at once, without calling the busy handler, in a few cases: another
+// process is switching a new file to WAL mode or recovering its WAL, which
+// is what several processes opening one fresh data_dir together run into.
+func retryBusy(ctx context.Context, limit time.Duration, fn func() error) error {
+	deadline := time.Now().Add(limit)
+	wait := 5 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
+}
+
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	const busy, locked = 5, 6 // primary result codes; extended codes keep them in the low byte
+	c := se.Code() & 0xff
+	return c == busy || c == locked
 }
 
 func sqliteInsertSQL(n int) string {
