@@ -96,7 +96,8 @@ func NewRuntime(cfg *config.Config, stages Stages, m *metrics.Metrics, log *slog
 			return nil, cfg.Errorf(fmt.Sprintf("routes[%d]", i), "%v", err)
 		}
 		r.Chain = chain
-		r.proxy = newReverseProxy(target, t, rt.trust, bp, rt.proxyError)
+		r.proxy = &forwarder{target: target, rt: t, trust: rt.trust, bufs: bp, errh: rt.proxyError,
+			upgrades: newReverseProxy(target, t, rt.trust, bp, rt.proxyError)}
 		rt.routes = append(rt.routes, r)
 		specs = append(specs, RouteSpec[*Route]{Host: rc.Match.Host, PathPrefix: rc.Match.PathPrefix, Value: r})
 	}

@@ -1,0 +1,251 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// forwarder sends a request upstream and streams the answer back. It does
+// what httputil.ReverseProxy does for ordinary requests, with less work per
+// request: the inbound request is owned by the handler, so its header map
+// and URL are edited in place rather than cloned (the stages have already
+// seen them). Protocol upgrades (WebSocket) go to the ReverseProxy, which
+// owns the hijack dance.
+//
+// Kept from ReverseProxy: hop-by-hop headers stripped both ways (including
+// those named in Connection), "Te: trailers" passed on, unparsable query
+// parameters re-encoded, no Go User-Agent added, announced and unannounced
+// trailers, immediate flushing of streams (unknown length, event streams),
+// and an aborted response (not a truncated 200) when the upstream body
+// breaks. Not kept: 1xx informational responses other than 101 are not
+// relayed (the transport consumes them).
+type forwarder struct {
+	target   *url.URL // scheme and host, and a base path when the upstream URL has one
+	rt       http.RoundTripper
+	trust    Trust
+	bufs     bufferPool
+	errh     func(http.ResponseWriter, *http.Request, error)
+	upgrades *httputil.ReverseProxy
+}
+
+// hopHeaders are removed in both directions (RFC 9110 §7.6.1).
+var hopHeaders = [...]string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+var (
+	noUserAgent = []string{""}
+	teTrailers  = []string{"trailers"}
+)
+
+func removeHopByHop(h http.Header) {
+	for _, v := range h["Connection"] {
+		for sf := range strings.SplitSeq(v, ",") {
+			if sf = strings.TrimSpace(sf); sf != "" {
+				h.Del(sf)
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+}
+
+func (f *forwarder) ServeHTTP(w http.ResponseWriter, in *http.Request) {
+	if in.Header["Upgrade"] != nil && httpguts.HeaderValuesContainsToken(in.Header["Connection"], "Upgrade") {
+		f.upgrades.ServeHTTP(w, in)
+		return
+	}
+	out := new(http.Request)
+	*out = *in // shares the header map, URL and context: edited below
+	out.RequestURI = ""
+	out.Close = false
+	if in.ContentLength == 0 {
+		out.Body = nil // lets the transport retry on a dead keep-alive connection
+	}
+	if out.Body != nil {
+		// The transport closes the body it was given, also on failure;
+		// closing the server's request body would drain it.
+		nb := &noClose{r: out.Body}
+		out.Body = nb
+		defer nb.Close()
+	}
+	u := in.URL // only scheme and host change: what the stages saw stays true
+	if f.target.Path != "" || f.target.RawPath != "" {
+		cp := *in.URL // the upstream's base path must not leak into events
+		u = &cp
+		u.Path, u.RawPath = joinPath(f.target, in.URL)
+		out.URL = u
+	}
+	u.Scheme, u.Host = f.target.Scheme, f.target.Host
+	if u.RawQuery != "" {
+		u.RawQuery = cleanQuery(u.RawQuery)
+	}
+	h := out.Header
+	te := httpguts.HeaderValuesContainsToken(h["Te"], "trailers")
+	removeHopByHop(h)
+	if te {
+		h["Te"] = teTrailers
+	}
+	f.trust.SetForwarded(out, in, in.TLS != nil)
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = noUserAgent // the transport then sends none
+	}
+
+	res, err := f.rt.RoundTrip(out)
+	if err != nil {
+		f.errh(w, in, err)
+		return
+	}
+	defer res.Body.Close()
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		f.errh(w, in, errors.New("upstream switched protocols on a request that asked for no upgrade"))
+		return
+	}
+	removeHopByHop(res.Header)
+	dst := w.Header()
+	for k, vv := range res.Header {
+		if k == "Vigil-Txn" {
+			continue // the gateway's own id is already set
+		}
+		dst[k] = vv // res.Header is ours: no copy
+	}
+	if n := len(res.Trailer); n > 0 {
+		keys := make([]string, 0, n)
+		for k := range res.Trailer {
+			keys = append(keys, k)
+		}
+		dst["Trailer"] = []string{strings.Join(keys, ", ")}
+	}
+	w.WriteHeader(res.StatusCode)
+
+	flush := res.ContentLength == -1 || isEventStream(res.Header)
+	if err := f.copyBody(w, res.Body, flush); err != nil {
+		// The status line is out: the only honest signal left is to
+		// abort the response so the client sees it incomplete.
+		panic(http.ErrAbortHandler)
+	}
+	if len(res.Trailer) > 0 {
+		// Force chunking, so the trailers can follow the body.
+		_ = http.NewResponseController(w).Flush()
+		for k, vv := range res.Trailer {
+			dst[http.TrailerPrefix+k] = vv
+		}
+	}
+}
+
+func isEventStream(h http.Header) bool {
+	ct := h["Content-Type"]
+	return len(ct) > 0 && strings.HasPrefix(ct[0], "text/event-stream")
+}
+
+// copyBody streams src to w through a pooled buffer, flushing after every
+// write when flush is set.
+func (f *forwarder) copyBody(w http.ResponseWriter, src io.Reader, flush bool) error {
+	bp := f.bufs.p.Get().(*[]byte)
+	defer f.bufs.p.Put(bp)
+	buf := *bp
+	var fl http.Flusher
+	if flush {
+		fl, _ = w.(http.Flusher)
+	}
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+			if fl != nil {
+				fl.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// noClose hands the request body to the transport without letting it
+// close the server's body. Once closed (by the transport, or by the
+// handler as it returns) it refuses reads: the transport's writer may
+// outlive the handler, and must not read a body net/http has recycled.
+type noClose struct {
+	r      io.ReadCloser
+	closed atomic.Bool
+}
+
+var errBodyClosed = errors.New("proxy: request body read after the handler returned")
+
+func (n *noClose) Read(p []byte) (int, error) {
+	if n.closed.Load() {
+		return 0, errBodyClosed
+	}
+	return n.r.Read(p)
+}
+
+func (n *noClose) Close() error { n.closed.Store(true); return nil }
+
+// joinPath puts the upstream's base path in front of the request path.
+func joinPath(base, u *url.URL) (path, rawpath string) {
+	if base.RawPath == "" && u.RawPath == "" {
+		return singleJoin(base.Path, u.Path), ""
+	}
+	bp, up := base.EscapedPath(), u.EscapedPath()
+	p := singleJoin(bp, up)
+	unesc, err := url.PathUnescape(p)
+	if err != nil {
+		return singleJoin(base.Path, u.Path), ""
+	}
+	return unesc, p
+}
+
+func singleJoin(a, b string) string {
+	as, bs := strings.HasSuffix(a, "/"), strings.HasPrefix(b, "/")
+	switch {
+	case as && bs:
+		return a + b[1:]
+	case !as && !bs:
+		return a + "/" + b
+	}
+	return a + b
+}
+
+// cleanQuery re-encodes a query that Go's parser would not read the way
+// the upstream might (semicolons, bad escapes), as ReverseProxy does: what
+// the stages inspected and what the upstream receives must agree.
+func cleanQuery(s string) string {
+	for i := 0; i < len(s); {
+		switch s[i] {
+		case ';':
+			return reencode(s)
+		case '%':
+			if i+2 >= len(s) || !ishex(s[i+1]) || !ishex(s[i+2]) {
+				return reencode(s)
+			}
+			i += 3
+		default:
+			i++
+		}
+	}
+	return s
+}
+
+func reencode(s string) string {
+	v, _ := url.ParseQuery(s)
+	return v.Encode()
+}
+
+func ishex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
