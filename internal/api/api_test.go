@@ -272,7 +272,7 @@ func TestListEventsFilters(t *testing.T) {
 	raw := txn("t-raw", now.Add(-3*time.Minute), event.DecisionBlock, "")
 	raw.Request.Path = "/admin"
 	evs = append(evs, raw)
-	if err := st.InsertEvents(context.Background(), evs); err != nil {
+	if _, err := st.InsertEvents(context.Background(), evs); err != nil {
 		t.Fatal(err)
 	}
 	base := serve(t, &Server{Store: st, Token: testToken})
@@ -378,7 +378,7 @@ func TestListEventsPaging(t *testing.T) {
 		// Groups of three share a timestamp: the cursor must split ties.
 		evs = append(evs, txn(fmt.Sprintf("t%03d", i), base.Add(time.Duration(i/3)*time.Second), event.DecisionAllow, "/products"))
 	}
-	if err := st.InsertEvents(context.Background(), evs); err != nil {
+	if _, err := st.InsertEvents(context.Background(), evs); err != nil {
 		t.Fatal(err)
 	}
 	u := serve(t, &Server{Store: st, Token: testToken})

@@ -25,7 +25,7 @@ func BenchmarkListEvents(b *testing.B) {
 	for i := range 1000 {
 		evs = append(evs, txn(fmt.Sprintf("b%04d", i), at.Add(time.Duration(i)*time.Millisecond), event.DecisionAllow, "/products/{parameter}"))
 	}
-	if err := st.InsertEvents(context.Background(), evs); err != nil {
+	if _, err := st.InsertEvents(context.Background(), evs); err != nil {
 		b.Fatal(err)
 	}
 	mux := http.NewServeMux()

@@ -36,7 +36,7 @@ func FuzzListQuery(f *testing.F) {
 	for i := range 5 {
 		evs = append(evs, txn(fmt.Sprint("f", i), time.Now().Add(-time.Duration(i)*time.Minute), event.DecisionAllow, "/products"))
 	}
-	if err := st.InsertEvents(context.Background(), evs); err != nil {
+	if _, err := st.InsertEvents(context.Background(), evs); err != nil {
 		f.Fatal(err)
 	}
 	if err := st.UpsertEndpoints(context.Background(), []store.Endpoint{{Host: "a", Method: "GET", Path: "/a"}}); err != nil {

@@ -111,14 +111,15 @@ func (p *Plane) Run(ctx context.Context) error {
 // configured, folds transaction events into the inventory. It is the bus
 // consumer's handler; an error makes the bus redeliver the batch.
 func (p *Plane) Ingest(ctx context.Context, evs []event.Event) error {
-	if err := p.o.Store.InsertEvents(ctx, evs); err != nil {
+	fresh, err := p.o.Store.InsertEvents(ctx, evs)
+	if err != nil {
 		return fmt.Errorf("store events: %w", err)
 	}
 	if p.o.FeedEngine && p.o.Engine != nil {
 		for i := range evs {
 			ev := &evs[i]
-			if ev.Type != "" {
-				continue
+			if ev.Type != "" || !fresh[i] {
+				continue // alerts, and redelivered transactions: counted once
 			}
 			o := discovery.Observation{Time: ev.Time, Host: hostOnly(ev.Destination.Host), Method: ev.Request.Method,
 				Path: ev.Request.Path, Query: ev.Request.Query, Status: ev.Response.Status,

@@ -137,9 +137,21 @@ func TestIngest(t *testing.T) {
 			if got := engineHits(eng); !equalHits(got, tc.wantHits) {
 				t.Errorf("engine after one batch: %v, want %v (alerts and stage failures are not traffic)", got, tc.wantHits)
 			}
-			// The bus delivers at least once: the same batch again.
+			// The bus delivers at least once: the same batch again, to
+			// this replica and to another one sharing the store.
 			if err := p.Ingest(ctx, slices.Clone(batch)); err != nil {
 				t.Fatal(err)
+			}
+			if got := engineHits(eng); !equalHits(got, tc.wantHits) {
+				t.Errorf("engine after a redelivery: %v, want %v (each transaction counts once)", got, tc.wantHits)
+			}
+			eng2 := newEngine(t)
+			p2 := newPlane(t, Options{Store: st, Engine: eng2, FeedEngine: tc.feed})
+			if err := p2.Ingest(ctx, slices.Clone(batch)); err != nil {
+				t.Fatal(err)
+			}
+			if got := engineHits(eng2); len(got) != 0 {
+				t.Errorf("second replica counted a batch the first had stored: %v", got)
 			}
 			if n, err := st.CountEvents(ctx); err != nil || n != tc.wantStore {
 				t.Errorf("stored %d events (%v), want %d: one row per txn_id", n, err, tc.wantStore)

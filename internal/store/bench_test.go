@@ -86,7 +86,7 @@ func benchIngest(b *testing.B, newDB storetest.NewDB) {
 			buf[i].TxnID = "b" + strconv.Itoa(next)
 			next++
 		}
-		if err := s.InsertEvents(ctx, buf); err != nil {
+		if _, err := s.InsertEvents(ctx, buf); err != nil {
 			b.Fatal(err)
 		}
 		n += batch

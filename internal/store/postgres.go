@@ -88,15 +88,16 @@ const postgresInsertEvents = `INSERT INTO events (txn_id, time_ns, decision, end
 SELECT t, ts, d, e, ty, b::json
 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS u(t, ts, d, e, ty, b, n)
 ORDER BY n
-ON CONFLICT (txn_id) DO NOTHING`
+ON CONFLICT (txn_id) DO NOTHING
+RETURNING txn_id`
 
-func (s *postgresStore) InsertEvents(ctx context.Context, evs []event.Event) error {
+func (s *postgresStore) InsertEvents(ctx context.Context, evs []event.Event) ([]bool, error) {
 	if len(evs) == 0 {
-		return nil
+		return nil, nil
 	}
 	rows, err := toRows(evs)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var (
 		ids   = make([]string, len(rows))
@@ -109,10 +110,17 @@ func (s *postgresStore) InsertEvents(ctx context.Context, evs []event.Event) err
 	for i, r := range rows {
 		ids[i], times[i], decs[i], eps[i], types[i], body[i] = r.txnID, r.timeNS, r.decision, r.endpoint, r.typ, string(r.body)
 	}
-	if _, err := s.pool.Exec(ctx, postgresInsertEvents, ids, times, decs, eps, types, body); err != nil {
-		return fmt.Errorf("store: insert events: %w", err)
+	res, err := s.pool.Query(ctx, postgresInsertEvents, ids, times, decs, eps, types, body)
+	if err != nil {
+		return nil, fmt.Errorf("store: insert events: %w", err)
 	}
-	return nil
+	returned := make(map[string]struct{}, len(rows))
+	var id string
+	_, err = pgx.ForEachRow(res, []any{&id}, func() error { returned[id] = struct{}{}; return nil })
+	if err != nil {
+		return nil, fmt.Errorf("store: insert events: %w", err)
+	}
+	return freshFlags(evs, returned), nil
 }
 
 func (s *postgresStore) ListEvents(ctx context.Context, f EventFilter) (Page[event.Event], error) {

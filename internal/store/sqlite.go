@@ -123,7 +123,7 @@ func sqliteInsertSQL(n int) string {
 		}
 		b.WriteString("(?,?,?,?,?,?)")
 	}
-	b.WriteString(" ON CONFLICT (txn_id) DO NOTHING")
+	b.WriteString(" ON CONFLICT (txn_id) DO NOTHING RETURNING txn_id")
 	return b.String()
 }
 
@@ -170,19 +170,20 @@ func (s *sqliteStore) SchemaVersion(ctx context.Context) (int64, error) {
 	return v, err
 }
 
-func (s *sqliteStore) InsertEvents(ctx context.Context, evs []event.Event) error {
+func (s *sqliteStore) InsertEvents(ctx context.Context, evs []event.Event) ([]bool, error) {
 	if len(evs) == 0 {
-		return nil
+		return nil, nil
 	}
 	rows, err := toRows(evs)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("store: insert events: %w", err)
+		return nil, fmt.Errorf("store: insert events: %w", err)
 	}
 	defer tx.Rollback()
+	returned := make(map[string]struct{}, len(rows))
 	args := make([]any, 0, 6*sqliteChunk)
 	for len(rows) > 0 {
 		n := min(len(rows), sqliteChunk)
@@ -194,20 +195,37 @@ func (s *sqliteStore) InsertEvents(ctx context.Context, evs []event.Event) error
 			}
 			args = append(args, r.txnID, r.timeNS, r.decision, r.endpoint, typ, r.body)
 		}
+		var res *sql.Rows
 		if n == sqliteChunk {
-			_, err = tx.StmtContext(ctx, s.insertAll).ExecContext(ctx, args...)
+			res, err = tx.StmtContext(ctx, s.insertAll).QueryContext(ctx, args...)
 		} else {
-			_, err = tx.ExecContext(ctx, sqliteInsertSQL(n), args...)
+			res, err = tx.QueryContext(ctx, sqliteInsertSQL(n), args...)
+		}
+		if err == nil {
+			err = collectIDs(res, returned)
 		}
 		if err != nil {
-			return fmt.Errorf("store: insert events: %w", err)
+			return nil, fmt.Errorf("store: insert events: %w", err)
 		}
 		rows = rows[n:]
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: insert events: %w", err)
+		return nil, fmt.Errorf("store: insert events: %w", err)
 	}
-	return nil
+	return freshFlags(evs, returned), nil
+}
+
+// collectIDs reads the txn ids of an INSERT ... RETURNING txn_id.
+func collectIDs(res *sql.Rows, into map[string]struct{}) error {
+	defer res.Close()
+	for res.Next() {
+		var id string
+		if err := res.Scan(&id); err != nil {
+			return err
+		}
+		into[id] = struct{}{}
+	}
+	return res.Err()
 }
 
 func (s *sqliteStore) ListEvents(ctx context.Context, f EventFilter) (Page[event.Event], error) {

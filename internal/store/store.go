@@ -39,14 +39,29 @@ const (
 // events only (those whose event.Event.Type is empty).
 const TypeTransaction = "transaction"
 
+// freshFlags maps the txn ids an INSERT ... RETURNING reported back onto
+// evs: the first event with a returned id is fresh, repeats are not.
+func freshFlags(evs []event.Event, returned map[string]struct{}) []bool {
+	fresh := make([]bool, len(evs))
+	for i := range evs {
+		if _, ok := returned[evs[i].TxnID]; ok {
+			fresh[i] = true
+			delete(returned, evs[i].TxnID)
+		}
+	}
+	return fresh
+}
+
 // Store is the control plane's storage. Every method is safe for concurrent
 // use, and several processes may share one PostgreSQL database.
 type Store interface {
 	// InsertEvents stores events idempotently by TxnID: inserting a txn_id
 	// that is already stored (a redelivery) is a no-op. One transaction per
 	// call. An event without a TxnID fails the whole call before anything is
-	// written.
-	InsertEvents(ctx context.Context, evs []event.Event) error
+	// written. fresh[i] reports whether evs[i] was stored by this call (false
+	// for a redelivery, or a repeat of a txn_id earlier in evs), so callers
+	// can count each transaction once however often it is delivered.
+	InsertEvents(ctx context.Context, evs []event.Event) (fresh []bool, err error)
 	// ListEvents returns events newest first: by time, and events with equal
 	// times in reverse order of storage (within one InsertEvents call,
 	// storage order is txn_id order).

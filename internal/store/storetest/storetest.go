@@ -83,11 +83,23 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-func mustInsert(t *testing.T, s store.Store, evs []event.Event) {
+// mustInsert inserts evs and returns how many the store reported fresh.
+func mustInsert(t *testing.T, s store.Store, evs []event.Event) int64 {
 	t.Helper()
-	if err := s.InsertEvents(ctxT(t), evs); err != nil {
+	fresh, err := s.InsertEvents(ctxT(t), evs)
+	if err != nil {
 		t.Fatalf("InsertEvents: %v", err)
 	}
+	if len(fresh) != len(evs) {
+		t.Fatalf("InsertEvents: %d fresh flags for %d events", len(fresh), len(evs))
+	}
+	var n int64
+	for _, f := range fresh {
+		if f {
+			n++
+		}
+	}
+	return n
 }
 
 func count(t *testing.T, s store.Store) int64 {
@@ -190,8 +202,14 @@ func testInsertIdempotent(t *testing.T, newDB NewDB) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := fresh(t, newDB)
+			var reported int64
 			for _, b := range tc.batches {
-				mustInsert(t, s, b)
+				reported += mustInsert(t, s, b)
+			}
+			// Callers count a transaction once by these flags (the
+			// control plane's inventory hits), so they must add up exactly.
+			if reported != tc.want {
+				t.Errorf("InsertEvents reported %d fresh events, want %d", reported, tc.want)
 			}
 			if got := count(t, s); got != tc.want {
 				t.Errorf("CountEvents = %d, want %d", got, tc.want)
@@ -221,7 +239,7 @@ func testInsertConcurrent(t *testing.T, newDB NewDB) {
 			rng.Shuffle(len(mine), func(i, j int) { mine[i], mine[j] = mine[j], mine[i] })
 			for len(mine) > 0 {
 				k := min(len(mine), 50+rng.IntN(100))
-				if err := s.InsertEvents(context.Background(), mine[:k]); err != nil {
+				if _, err := s.InsertEvents(context.Background(), mine[:k]); err != nil {
 					errs <- err
 					return
 				}
@@ -245,7 +263,7 @@ func testInsertMissingTxnID(t *testing.T, newDB NewDB) {
 	s := fresh(t, newDB)
 	evs := Events("miss", 5, time.Now())
 	evs[3].TxnID = ""
-	if err := s.InsertEvents(ctxT(t), evs); err == nil {
+	if _, err := s.InsertEvents(ctxT(t), evs); err == nil {
 		t.Fatal("InsertEvents accepted an event without txn_id")
 	}
 	if got := count(t, s); got != 0 {
