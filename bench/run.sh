@@ -185,7 +185,20 @@ end
 EOF
 
 # Per target: space-separated values, one per round; ERRS and SENT are sums.
-declare -A RPS_L=() P50_L=() P99_L=() ERRS=() SENT=() NOTE=()
+declare -A RPS_L=() P50_L=() P99_L=() CPU_L=() ERRS=() SENT=() NOTE=()
+
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+cpu_ticks() { # cpu_ticks PID: user+system clock ticks of PID and its children (nginx workers)
+	local pid=$1 total=0 p stat
+	for p in "$pid" $(pgrep -P "$pid" 2>/dev/null || true); do
+		stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+		stat=${stat##*) } # fields after the command name, which may hold spaces
+		# shellcheck disable=SC2086
+		set -- $stat
+		total=$((total + ${12} + ${13})) # utime, stime (fields 14 and 15 of stat)
+	done
+	echo "$total"
+}
 
 note() { # note TARGET TEXT: adds TEXT to the target's notes once
 	[[ ${NOTE[$1]:-} == *"$2; "* ]] || NOTE[$1]="${NOTE[$1]:-}$2; "
@@ -212,17 +225,25 @@ load() { # load NAME URL: warm-up, then the measured run; appends to RPS_L/P50_L
 	local name=$1 url=$2 out="$TMP/wrk-$1-round$ROUND.txt" warm="$TMP/wrk-$1-round$ROUND-warmup.txt" line
 	log "round $ROUND/$ROUNDS $name: warm-up $WARMUP, then -t$THREADS -c$CONNS -d$DURATION $url"
 	run_wrk "$warm" -t"$THREADS" -c"$CONNS" -d"$WARMUP" -s "$TMP/report.lua" "$url" || true
+	local pid=${PID[$name]:-} t0=""
+	[[ -z $pid ]] || t0=$(cpu_ticks "$pid")
 	if ! run_wrk "$out" -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$TMP/report.lua" "$url"; then
 		REASON="wrk failed: $(head -c 200 "$out" | tr '\n' ' ')"
 		log "$name: $REASON"
 		return 1
 	fi
+	local ticks=""
+	[[ -z $t0 ]] || ticks=$(($(cpu_ticks "$pid") - t0))
 	line=$(result "$out")
 	[[ -n $line ]] || { REASON="no result line from wrk"; log "$name: $REASON"; cat "$out" >&2; return 1; }
 	# shellcheck disable=SC2034 # all set by the printf -v loop below
 	local requests=0 rps="" p50_us="" p90_us="" p99_us="" max_us="" socket_errors=0 non2xx=0 kv
 	for kv in ${line#BENCH }; do printf -v "${kv%%=*}" '%s' "${kv#*=}"; done
 	local measured=$requests
+	# CPU time the target spent per request, in µs: steadier than requests/s
+	# on a shared machine, where wrk and neighbours take the CPUs unevenly.
+	[[ -z $ticks ]] || ((measured == 0)) ||
+		CPU_L[$name]+="$(awk -v t="$ticks" -v hz="$CLK_TCK" -v n="$measured" 'BEGIN{printf "%.1f", t*1e6/hz/n}') "
 	line=$(result "$warm")
 	requests=0
 	[[ -z $line ]] || for kv in ${line#BENCH }; do [[ $kv != requests=* ]] || requests=${kv#*=}; done
@@ -447,8 +468,10 @@ median() { # median N...: the median of the numbers, or nothing
 	(($# > 0)) || return 0
 	printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{ if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2 }'
 }
-declare -A RPS=() P50=() P99=()
+declare -A RPS=() P50=() P99=() CPUS=()
 for t in $TARGETS; do
+	# shellcheck disable=SC2086
+	CPUS[$t]=$(median ${CPU_L[$t]:-})
 	# shellcheck disable=SC2086 # the lists are meant to split
 	RPS[$t]=$(median ${RPS_L[$t]:-})
 	# shellcheck disable=SC2086
@@ -464,24 +487,28 @@ ratio() { # ratio A B: A/B with 2 decimals, or n/a
 	[[ -n ${1:-} && -n ${2:-} ]] && awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else printf "n/a" }' || printf 'n/a'
 }
 
-TABLE="| target | requests/s | p50 ms | p99 ms | errors | notes |
-|---|---:|---:|---:|---:|---|"
-printf '\n%-13s %12s %9s %9s %8s  %s\n' target requests/s "p50 ms" "p99 ms" errors notes
+TABLE="| target | requests/s | p50 ms | p99 ms | CPU µs/req | errors | notes |
+|---|---:|---:|---:|---:|---:|---|"
+printf '\n%-13s %12s %9s %9s %10s %8s  %s\n' target requests/s "p50 ms" "p99 ms" "cpu us/req" errors notes
 for t in $TARGETS; do
 	rps=${RPS[$t]:-}
 	rps_i=n/a
 	[[ -n $rps ]] && rps_i=$(printf '%.0f' "$rps")
 	note=${NOTE[$t]:-}
 	note=${note%; }
-	printf '%-13s %12s %9s %9s %8s  %s\n' "$t" "$rps_i" "$(ms "${P50[$t]:-}")" "$(ms "${P99[$t]:-}")" "${ERRS[$t]:-n/a}" "$note"
+	cpu=${CPUS[$t]:-n/a}
+	[[ $t != upstream ]] || cpu="${cpu} (upstream itself)"
+	printf '%-13s %12s %9s %9s %10s %8s  %s\n' "$t" "$rps_i" "$(ms "${P50[$t]:-}")" "$(ms "${P99[$t]:-}")" "$cpu" "${ERRS[$t]:-n/a}" "$note"
 	TABLE+="
-| $t | $rps_i | $(ms "${P50[$t]:-}") | $(ms "${P99[$t]:-}") | ${ERRS[$t]:-n/a} | $note |"
+| $t | $rps_i | $(ms "${P50[$t]:-}") | $(ms "${P99[$t]:-}") | $cpu | ${ERRS[$t]:-n/a} | $note |"
 done
 
 ROUNDS_MD=""
 if ((ROUNDS > 1)); then
 	ROUNDS_MD=$'\nThe table shows medians over the rounds. Requests/s of each round:\n'
 	for t in $TARGETS; do ROUNDS_MD+=$'\n'"- $t: ${RPS_L[$t]:-n/a}"; done
+	ROUNDS_MD+=$'\n\nCPU µs per request of each round:\n'
+	for t in $TARGETS; do ROUNDS_MD+=$'\n'"- $t: ${CPU_L[$t]:-n/a}"; done
 	ROUNDS_MD+=$'\n'
 fi
 
@@ -491,6 +518,8 @@ R_CADDY=$(ratio "${RPS[vigil]:-}" "${RPS[caddy]:-}")
 R_P99=$(ratio "${P99[vigil]:-}" "${P99[httputil]:-}")
 R_DISC=$(ratio "${RPS[vigil]:-}" "${RPS[vigil-nodisc]:-}")
 R_DISC_P99=$(ratio "${P99[vigil]:-}" "${P99[vigil-nodisc]:-}")
+R_CPU_HTTPUTIL=$(ratio "${CPUS[vigil]:-}" "${CPUS[httputil]:-}")
+R_CPU_CADDY=$(ratio "${CPUS[vigil]:-}" "${CPUS[caddy]:-}")
 verdict() { # verdict VALUE OP LIMIT: "met", "missed" or "" (no value); OP is ge or le
 	[[ $1 != n/a ]] || return 0
 	awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN{ ok = (op == "ge") ? v >= l : v <= l; printf "%s", ok ? "met" : "missed" }'
@@ -502,7 +531,9 @@ RATIOS="| ratio | value | target | |
 | Vigil / Caddy (requests/s) | $R_CADDY | ≥ 1.00 | $(verdict "$R_CADDY" ge 1.0) |
 | Vigil p99 / httputil p99 | $R_P99 | ≤ 1.50 | $(verdict "$R_P99" le 1.5) |
 | Vigil discovery on / off (requests/s) | $R_DISC | ≥ 0.95 | $(verdict "$R_DISC" ge 0.95) |
-| Vigil discovery on / off (p99) | $R_DISC_P99 | | |"
+| Vigil discovery on / off (p99) | $R_DISC_P99 | | |
+| Vigil / httputil (CPU per request) | $R_CPU_HTTPUTIL | | |
+| Vigil / Caddy (CPU per request) | $R_CPU_CADDY | | |"
 printf '\nVigil/httputil rps %s   Vigil/nginx rps %s   Vigil/Caddy rps %s   Vigil p99 / httputil p99 %s\n' \
 	"$R_HTTPUTIL" "$R_NGINX" "$R_CADDY" "$R_P99"
 printf 'Vigil discovery on / off rps %s   Vigil discovery on / off p99 %s\n' "$R_DISC" "$R_DISC_P99"
@@ -526,6 +557,8 @@ $ROUNDS_MD
 $RATIOS
 
 errors = non-2xx answers + socket errors during the measured run; a target with errors is not comparable.
+CPU µs/req = user+system CPU time of the target's processes (nginx: master and workers) during the measured run, divided by its requests;
+lower is better, and it moves less than requests/s when neighbours on a shared machine take CPU time.
 \`vigil\` runs with discovery on (default config, default \`sample_rate\`), \`vigil-nodisc\` with \`discovery: {enabled: false}\`;
 the targets are the issue's. On a shared machine judge them on \`BENCH_ROUNDS=3\` medians, not on one short run.
 EOF
