@@ -144,7 +144,12 @@ func (p *Plane) Flush(ctx context.Context) error {
 		rows []store.Endpoint
 		sent []discovery.Endpoint // sent[i] is the engine row behind rows[i]
 	)
-	for _, ep := range p.o.Engine.Full() {
+	full := p.o.Engine.Full()
+	live := make(map[string]struct{}, len(full))
+	for _, ep := range full {
+		live[ep.ID] = struct{}{}
+	}
+	for _, ep := range full {
 		delta := ep.Hits - p.flushed[ep.ID]
 		shape := ep.Status + "|" + strings.Join(ep.Sensitive, ",")
 		if _, seen := p.flushed[ep.ID]; seen && delta <= 0 && p.shape[ep.ID] == shape {
@@ -166,6 +171,24 @@ func (p *Plane) Flush(ctx context.Context) error {
 		for _, ep := range sent[i:j] {
 			p.flushed[ep.ID] = ep.Hits
 			p.shape[ep.ID] = ep.Status + "|" + strings.Join(ep.Sensitive, ",")
+		}
+	}
+	// Rows this plane wrote whose endpoint a template merge folded into
+	// another: the merged row above now carries their hits (its delta
+	// counts everything this plane saw under it), so the old rows go.
+	var retired []string
+	for id := range p.flushed {
+		if _, ok := live[id]; !ok {
+			retired = append(retired, id)
+		}
+	}
+	if len(retired) > 0 {
+		if _, err := p.o.Store.DeleteEndpoints(ctx, retired); err != nil {
+			return err
+		}
+		for _, id := range retired {
+			delete(p.flushed, id)
+			delete(p.shape, id)
 		}
 	}
 	return nil

@@ -263,6 +263,49 @@ func TestFlushReplicasAddUp(t *testing.T) {
 	}
 }
 
+// TestFlushRetiresMergedRows: rows flushed before a template merge (one
+// per username) are replaced by the merged row, which carries every hit.
+func TestFlushRetiresMergedRows(t *testing.T) {
+	st, eng := newStore(t), newEngine(t)
+	p := newPlane(t, Options{Store: st, Engine: eng})
+	ctx := context.Background()
+	names := []string{"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
+		"mallory", "niaj", "olivia", "peggy", "rupert", "sybil", "trent", "victor", "walter", "yolanda"}
+	observe := func(from, to int) {
+		for i := from; i < to; i++ {
+			name := names[i%len(names)]
+			if i >= len(names) {
+				name = fmt.Sprintf("%s%c%c", names[i%len(names)], 'a'+byte(i/len(names)%26), 'a'+byte(i%26))
+			}
+			eng.Observe(&discovery.Observation{Time: t0, Host: "shop.local", Method: "GET", Path: "/users/" + name, Status: 200})
+		}
+	}
+	observe(0, 5)
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := hitsByPath(t, st)
+	if len(before) != 5 {
+		t.Fatalf("before the merge: %d rows %v, want one per username", len(before), before)
+	}
+	observe(5, 400)
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := hitsByPath(t, st)
+	want := map[string]int64{"GET shop.local /users/{parameter}": 400}
+	if !equalHits(got, want) {
+		t.Fatalf("after the merge the store holds %v, want %v", got, want)
+	}
+	// Nothing new: a further flush changes nothing.
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := hitsByPath(t, st); !equalHits(got, want) {
+		t.Fatalf("idle flush changed the store: %v", got)
+	}
+}
+
 // flakyStore fails UpsertEndpoints on chosen calls.
 type flakyStore struct {
 	store.Store

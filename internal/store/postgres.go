@@ -194,6 +194,17 @@ func (s *postgresStore) ListEndpoints(ctx context.Context, f EndpointFilter) (Pa
 	return collectEndpoints(rows, n, func(r interface{ Scan(...any) error }) (Endpoint, error) { return scanPostgresEndpoint(r) })
 }
 
+func (s *postgresStore) DeleteEndpoints(ctx context.Context, ids []string) (int64, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	tag, err := s.pool.Exec(ctx, "DELETE FROM endpoints WHERE id = ANY($1::text[])", ids)
+	if err != nil {
+		return 0, fmt.Errorf("store: delete endpoints: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
 func (s *postgresStore) GetEndpoint(ctx context.Context, id string) (Endpoint, error) {
 	ep, err := scanPostgresEndpoint(s.pool.QueryRow(ctx, "SELECT "+endpointCols+" FROM endpoints WHERE id = $1", id))
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -350,6 +350,36 @@ func (s *sqliteStore) ListEndpoints(ctx context.Context, f EndpointFilter) (Page
 	return collectEndpoints(rows, n, func(r interface{ Scan(...any) error }) (Endpoint, error) { return scanSQLiteEndpoint(r) })
 }
 
+func (s *sqliteStore) DeleteEndpoints(ctx context.Context, ids []string) (int64, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("store: delete endpoints: %w", err)
+	}
+	defer tx.Rollback()
+	var n int64
+	for len(ids) > 0 {
+		k := min(len(ids), 500)
+		args := make([]any, k)
+		for i, id := range ids[:k] {
+			args[i] = id
+		}
+		res, err := tx.ExecContext(ctx, "DELETE FROM endpoints WHERE id IN (?"+strings.Repeat(",?", k-1)+")", args...)
+		if err != nil {
+			return 0, fmt.Errorf("store: delete endpoints: %w", err)
+		}
+		d, _ := res.RowsAffected()
+		n += d
+		ids = ids[k:]
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("store: delete endpoints: %w", err)
+	}
+	return n, nil
+}
+
 func (s *sqliteStore) GetEndpoint(ctx context.Context, id string) (Endpoint, error) {
 	ep, err := scanSQLiteEndpoint(s.r.QueryRowContext(ctx, "SELECT "+endpointCols+" FROM endpoints WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {

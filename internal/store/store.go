@@ -78,6 +78,10 @@ type Store interface {
 	ListEndpoints(ctx context.Context, f EndpointFilter) (Page[Endpoint], error)
 	// GetEndpoint returns one row by ID, or ErrNotFound.
 	GetEndpoint(ctx context.Context, id string) (Endpoint, error)
+	// DeleteEndpoints removes inventory rows by ID (unknown IDs are
+	// ignored) and returns how many it removed. Discovery retires rows
+	// this way when a template merge folds them into another.
+	DeleteEndpoints(ctx context.Context, ids []string) (int64, error)
 	// Prune enforces retention: it deletes events older than maxAge (0: no
 	// age limit), then the oldest beyond the newest maxCount (0: no limit),
 	// and returns how many it deleted.

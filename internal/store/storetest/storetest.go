@@ -42,6 +42,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"EndpointMergeAcrossReplicas", testEndpointMerge},
 		{"EndpointConcurrentUpserts", testEndpointConcurrent},
 		{"ListEndpoints", testListEndpoints},
+		{"DeleteEndpoints", testDeleteEndpoints},
 		{"PruneByAge", testPruneByAge},
 		{"PruneByCount", testPruneByCount},
 		{"Settings", testSettings},
@@ -536,6 +537,60 @@ func testEndpointConcurrent(t *testing.T, newDB NewDB) {
 		if want := time.Unix(1000+(rounds-1)*4+3, 0).UTC(); !ep.LastSeen.Equal(want) {
 			t.Errorf("%s: last_seen = %v, want %v", k, ep.LastSeen, want)
 		}
+	}
+}
+
+func testDeleteEndpoints(t *testing.T, newDB NewDB) {
+	mk := func(n int) []store.Endpoint {
+		eps := make([]store.Endpoint, n)
+		for i := range eps {
+			eps[i] = store.Endpoint{Host: "api.example", Method: "GET", Path: fmt.Sprintf("/users/u%04d", i), Hits: 1}
+		}
+		return eps
+	}
+	id := func(ep store.Endpoint) string { return store.EndpointID(ep.Host, ep.Method, ep.Path) }
+	tests := []struct {
+		name    string
+		rows    int
+		del     func(eps []store.Endpoint) []string
+		removed int64
+	}{
+		{"none", 3, func([]store.Endpoint) []string { return nil }, 0},
+		{"some, with an unknown id", 3, func(eps []store.Endpoint) []string { return []string{id(eps[0]), "0123456789abcdef", id(eps[2])} }, 2},
+		{"more than one statement's worth", 1200, func(eps []store.Endpoint) []string {
+			var ids []string
+			for _, ep := range eps[:1100] {
+				ids = append(ids, id(ep))
+			}
+			return ids
+		}, 1100},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := fresh(t, newDB)
+			eps := mk(tc.rows)
+			if err := s.UpsertEndpoints(ctxT(t), eps); err != nil {
+				t.Fatal(err)
+			}
+			n, err := s.DeleteEndpoints(ctxT(t), tc.del(eps))
+			if err != nil || n != tc.removed {
+				t.Fatalf("DeleteEndpoints = %d, %v; want %d", n, err, tc.removed)
+			}
+			var left int
+			for cursor := ""; ; {
+				p, err := s.ListEndpoints(ctxT(t), store.EndpointFilter{Limit: store.MaxLimit, Cursor: cursor})
+				if err != nil {
+					t.Fatal(err)
+				}
+				left += len(p.Items)
+				if cursor = p.NextCursor; cursor == "" {
+					break
+				}
+			}
+			if want := tc.rows - int(tc.removed); left != want {
+				t.Errorf("%d rows left, want %d", left, want)
+			}
+		})
 	}
 }
 
