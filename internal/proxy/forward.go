@@ -91,9 +91,19 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, in *http.Request) {
 	}
 	h := out.Header
 	te := httpguts.HeaderValuesContainsToken(h["Te"], "trailers")
+	// The gateway's own trace headers are end-to-end whatever the client
+	// lists in Connection: a client must not unlink the hops of its own
+	// transaction by naming them hop-by-hop.
+	tp, txn := h["Traceparent"], h["Vigil-Txn"]
 	removeHopByHop(h)
 	if te {
 		h["Te"] = teTrailers
+	}
+	if tp != nil {
+		h["Traceparent"] = tp
+	}
+	if txn != nil {
+		h["Vigil-Txn"] = txn
 	}
 	f.trust.SetForwarded(out, in, in.TLS != nil)
 	if _, ok := h["User-Agent"]; !ok {

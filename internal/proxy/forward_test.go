@@ -87,6 +87,13 @@ func TestForwarder(t *testing.T) {
 					t.Error("end-to-end header lost")
 				}
 			}},
+		{name: "trace headers survive being named in Connection", target: "/a",
+			header: map[string]string{"Connection": "Traceparent, Vigil-Txn", "Traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "Vigil-Txn": "t1"},
+			check: func(t *testing.T, got upstreamSeen, _ *http.Response, _ string, _ error) {
+				if got.header.Get("Traceparent") == "" || got.header.Get("Vigil-Txn") != "t1" {
+					t.Errorf("trace headers stripped: %v", got.header)
+				}
+			}},
 		{name: "te trailers kept, no Go user agent added", target: "/a", header: map[string]string{"Te": "trailers"},
 			check: func(t *testing.T, got upstreamSeen, _ *http.Response, _ string, _ error) {
 				if got.header.Get("Te") != "trailers" {

@@ -81,6 +81,13 @@ func newReverseProxy(target *url.URL, t http.RoundTripper, trust Trust, bp httpu
 			// Keep the client's Host, as an edge proxy should.
 			pr.Out.Host = pr.In.Host
 			trust.SetForwarded(pr.Out, pr.In, pr.In.TLS != nil)
+			// As in the forwarder: the gateway's trace headers stay,
+			// even when the client named them in Connection.
+			for _, k := range [...]string{"Traceparent", "Vigil-Txn"} {
+				if v := pr.In.Header[k]; v != nil {
+					pr.Out.Header[k] = v
+				}
+			}
 		},
 		Transport: t,
 		// Streaming responses (server-sent events, gRPC, any response of
