@@ -244,7 +244,7 @@ func (e *Engine) Observe(o *Observation) {
 				en.query[strings.Clone(name)] = p
 			}
 			p.seen++
-			p.schema.ObserveValue(value)
+			p.schema.ObserveText(value)
 			if e.cls.Sensitive(name, value) {
 				for _, c := range e.cls.Value(name, value) {
 					en.addClass(string(c), "query."+name)

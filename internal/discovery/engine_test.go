@@ -74,3 +74,47 @@ func TestEngineInventory(t *testing.T) {
 		t.Fatalf("alerts %+v", alerts)
 	}
 }
+
+// TestQueryParamTypes: query parameters are typed like form fields, so the
+// inventory (and the reconstructed OpenAPI) says page is an integer.
+func TestQueryParamTypes(t *testing.T) {
+	e, err := New(Options{SampleRate: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 6 {
+		q := fmt.Sprintf("page=%d&active=%v&q=shoe%d&price=%d.5&code=00%d&email=u%d@example.com", i+1, i%2 == 0, i, i, i, i)
+		e.Observe(&Observation{Time: t0, Host: "shop.local", Method: "GET", Path: "/search", Query: q, Status: 200})
+	}
+	eps := e.Endpoints()
+	if len(eps) != 1 {
+		t.Fatalf("endpoints %+v", eps)
+	}
+	full, _ := e.Endpoint(eps[0].ID)
+	got := map[string]map[string]any{}
+	for _, p := range full.QueryParams {
+		got[p.Name] = p.Schema
+	}
+	tests := []struct{ param, typ, format string }{
+		{"page", "integer", ""},
+		{"active", "boolean", ""},
+		{"q", "string", ""},
+		{"price", "number", ""},
+		{"code", "string", ""}, // leading zeros: a code, not a number
+		{"email", "string", "email"},
+	}
+	for _, tc := range tests {
+		s := got[tc.param]
+		if s == nil {
+			t.Errorf("%s: no schema (have %v)", tc.param, got)
+			continue
+		}
+		if s["type"] != tc.typ {
+			t.Errorf("%s: type %v, want %s (schema %v)", tc.param, s["type"], tc.typ, s)
+		}
+		if tc.format != "" && s["format"] != tc.format {
+			t.Errorf("%s: format %v, want %s", tc.param, s["format"], tc.format)
+		}
+	}
+}

@@ -148,6 +148,10 @@ func (s *Schema) ObserveValue(v any) {
 	s.observe(s.root, v, 0, "")
 }
 
+// ObserveText learns one textual value (a query parameter, a header),
+// typed as ObserveValues types it: "42" is an integer, "true" a boolean.
+func (s *Schema) ObserveText(v string) { s.ObserveValue(inferScalar(v)) }
+
 // ObserveValues learns one set of query parameters or form fields as an
 // object: a name seen once is a scalar, a repeated name an array. Values
 // are typed: integer ("42", no leading zero), number ("4.5"), boolean
@@ -293,8 +297,8 @@ func inferScalar(s string) any {
 	if s[0] == '-' {
 		i = 1
 	}
-	if i == len(s) || !isDigit(s[i]) || s[i] == '0' && len(s) > i+1 {
-		return s // "-", "abc", "007" (a code, not a number)
+	if i == len(s) || !isDigit(s[i]) || s[i] == '0' && len(s) > i+1 && s[i+1] != '.' {
+		return s // "-", "abc", "007" (a code, not a number); "0.5" is a number
 	}
 	dot := false
 	for j := i; j < len(s); j++ {

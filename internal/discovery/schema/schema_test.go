@@ -582,3 +582,31 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("Samples = %d", s.Samples())
 	}
 }
+
+func TestObserveText(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string
+	}{
+		{"42", "integer"},
+		{"-7", "integer"},
+		{"0", "integer"},
+		{"0.5", "number"},
+		{"-0.25", "number"},
+		{"4.", "string"},
+		{"007", "string"},
+		{"true", "boolean"},
+		{"1e5", "string"},
+		{"12345678901234567890", "string"}, // beyond int64: an id, not a count
+		{"", "string"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			s := New(Options{})
+			s.ObserveText(tc.in)
+			if got := s.JSONSchema()["type"]; got != tc.want {
+				t.Errorf("ObserveText(%q): type %v, want %s", tc.in, got, tc.want)
+			}
+		})
+	}
+}
