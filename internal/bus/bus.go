@@ -109,10 +109,12 @@ type Bus struct {
 	stream  string // events stream name
 	subject string // events subject prefix, without the trailing token
 	bucket  string // config KV bucket name
+	pbucket string // profiles KV bucket name
 
 	mu      sync.Mutex
 	ensured bool
 	kv      jetstream.KeyValue
+	prof    jetstream.KeyValue
 
 	reconnMu sync.Mutex
 	reconnCh chan struct{} // closed at the next reconnect
@@ -153,9 +155,9 @@ func Open(ctx context.Context, url string, dataDir string, opts Options) (*Bus, 
 	}
 	opts = opts.withDefaults()
 	b := &Bus{opts: opts, log: opts.Logger.With("component", "bus"), reconnCh: make(chan struct{})}
-	b.stream, b.subject, b.bucket = "VIGIL_EVENTS", "vigil.events", "vigil_config"
+	b.stream, b.subject, b.bucket, b.pbucket = "VIGIL_EVENTS", "vigil.events", "vigil_config", "vigil_profiles"
 	if p := opts.Prefix; p != "" {
-		b.stream, b.subject, b.bucket = p+"_"+b.stream, p+"."+b.subject, p+"_"+b.bucket
+		b.stream, b.subject, b.bucket, b.pbucket = p+"_"+b.stream, p+"."+b.subject, p+"_"+b.bucket, p+"_"+b.pbucket
 	}
 
 	url = strings.TrimSpace(url)
@@ -346,7 +348,18 @@ func (b *Bus) ensure(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bus: config bucket %s: %w", b.bucket, err)
 	}
-	b.kv, b.ensured = kv, true
+	prof, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      b.pbucket,
+		Description: "Vigil discovery profiles: the latest of each data plane, per endpoint",
+		History:     1,
+		TTL:         ProfileTTL,
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("bus: profiles bucket %s: %w", b.pbucket, err)
+	}
+	b.kv, b.prof, b.ensured = kv, prof, true
 	return nil
 }
 

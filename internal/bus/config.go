@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -77,6 +78,20 @@ func (b *Bus) WatchConfig(ctx context.Context, key string, cacheFile string, fn 
 			log.Warn("config cache unusable", "file", cacheFile, "err", err)
 		}
 	}
+	b.watchKV(ctx, log, b.kvHandle,
+		func(kv jetstream.KeyValue) (jetstream.KeyWatcher, error) { return kv.Watch(ctx, key) },
+		func(w jetstream.KeyWatcher, reconn <-chan struct{}) {
+			last = b.follow(ctx, w, reconn, key, cacheFile, last, fn, log)
+		})
+	return nil
+}
+
+// watchKV keeps a watcher on a bucket until ctx is done: it opens one when
+// the bus is up (with backoff while it is not), hands it to follow, which
+// returns when the watcher ends or the connection is re-established, and
+// then opens a fresh one (watches do not survive a server restart).
+func (b *Bus) watchKV(ctx context.Context, log *slog.Logger, kv func() jetstream.KeyValue,
+	open func(jetstream.KeyValue) (jetstream.KeyWatcher, error), follow func(jetstream.KeyWatcher, <-chan struct{})) {
 	backoff := newBackoff()
 	for ctx.Err() == nil {
 		if err := b.ensure(ctx); err != nil {
@@ -84,10 +99,10 @@ func (b *Bus) WatchConfig(ctx context.Context, key string, cacheFile string, fn 
 			continue
 		}
 		reconn := b.reconnected()
-		w, err := b.kvHandle().Watch(ctx, key)
+		w, err := open(kv())
 		if err != nil {
 			if ctx.Err() == nil {
-				log.Debug("config watch failed, retrying", "err", err)
+				log.Debug("watch failed, retrying", "err", err)
 			}
 			if errors.Is(err, jetstream.ErrBucketNotFound) {
 				b.invalidate()
@@ -96,10 +111,9 @@ func (b *Bus) WatchConfig(ctx context.Context, key string, cacheFile string, fn 
 			continue
 		}
 		backoff.reset()
-		last = b.follow(ctx, w, reconn, key, cacheFile, last, fn, log)
+		follow(w, reconn)
 		_ = w.Stop()
 	}
-	return nil
 }
 
 // follow delivers watch updates until ctx is done, the watcher ends or the

@@ -52,7 +52,10 @@ type Plane struct {
 	log     *slog.Logger
 	mu      sync.Mutex
 	flushed map[string]int64  // endpoint id -> hits already upserted
-	shape   map[string]string // endpoint id -> status and classes last upserted
+	shape   map[string]string // endpoint id -> status, classes and profiles last upserted
+	// profiles are the data planes' discovery profiles (scale-out only):
+	// body schemas and sensitive fields, which events do not carry.
+	profiles *profileSet
 }
 
 // New validates options.
@@ -69,7 +72,7 @@ func New(o Options) (*Plane, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Plane{o: o, log: o.Logger, flushed: map[string]int64{}, shape: map[string]string{}}, nil
+	return &Plane{o: o, log: o.Logger, flushed: map[string]int64{}, shape: map[string]string{}, profiles: newProfileSet()}, nil
 }
 
 // Run consumes, flushes and prunes until ctx ends.
@@ -83,6 +86,13 @@ func (p *Plane) Run(ctx context.Context) error {
 				p.log.Error("event consumer stopped", "err", err)
 			}
 		}()
+		if p.o.FeedEngine && p.o.Engine != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = p.o.Bus.WatchProfiles(ctx, p.ApplyProfile)
+			}()
+		}
 	}
 	flush := time.NewTicker(p.o.FlushEvery)
 	defer flush.Stop()
@@ -104,6 +114,15 @@ func (p *Plane) Run(ctx context.Context) error {
 		case <-prune.C:
 			p.prune(ctx)
 		}
+	}
+}
+
+// ApplyProfile takes one data plane's discovery profile of one endpoint
+// (the bus's profile bucket delivers them); the next flush merges it into
+// the endpoint's row. A nil value withdraws the profile.
+func (p *Plane) ApplyProfile(key string, value []byte) {
+	if err := p.profiles.update(key, value); err != nil {
+		p.log.Warn("discovery profile ignored", "key", key, "err", err)
 	}
 }
 
@@ -149,9 +168,13 @@ func (p *Plane) Flush(ctx context.Context) error {
 	for _, ep := range full {
 		live[ep.ID] = struct{}{}
 	}
+	groups, stamps := p.profiles.index(p.o.Engine)
 	for _, ep := range full {
+		if g := groups[ep.ID]; len(g) > 0 {
+			discovery.ApplyProfiles(&ep, g)
+		}
 		delta := ep.Hits - p.flushed[ep.ID]
-		shape := ep.Status + "|" + strings.Join(ep.Sensitive, ",")
+		shape := ep.Status + "|" + strings.Join(ep.Sensitive, ",") + "|" + stamps[ep.ID]
 		if _, seen := p.flushed[ep.ID]; seen && delta <= 0 && p.shape[ep.ID] == shape {
 			continue // nothing new: no hits, same status and classes
 		}
@@ -170,7 +193,7 @@ func (p *Plane) Flush(ctx context.Context) error {
 		// later chunk's failure does not make the next flush add it again.
 		for _, ep := range sent[i:j] {
 			p.flushed[ep.ID] = ep.Hits
-			p.shape[ep.ID] = ep.Status + "|" + strings.Join(ep.Sensitive, ",")
+			p.shape[ep.ID] = ep.Status + "|" + strings.Join(ep.Sensitive, ",") + "|" + stamps[ep.ID]
 		}
 	}
 	// Rows this plane wrote whose endpoint a template merge folded into

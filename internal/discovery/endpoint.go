@@ -95,6 +95,7 @@ type entry struct {
 	respSchema map[int]*schema.Schema
 	classes    map[string]map[string]bool // class -> fields
 	ops        map[string]*GraphQLOperation
+	profVer    int64 // bumped by every profiled body: the profile changed
 
 	// alert state
 	alerted       bool
@@ -180,6 +181,7 @@ func (e *entry) merge(o *entry) {
 			e.ops[n] = op
 		}
 	}
+	e.profVer += o.profVer
 	e.alerted = e.alerted && o.alerted
 }
 

@@ -252,6 +252,9 @@ func (e *Engine) Observe(o *Observation) {
 			}
 		})
 	}
+	if len(o.ReqBody) > 0 || len(o.RespBody) > 0 {
+		en.profVer++
+	}
 	if len(o.ReqBody) > 0 {
 		e.profileBody(en, "request", o.ReqType, o.ReqBody, 0)
 	}

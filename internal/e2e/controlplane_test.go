@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -84,8 +87,17 @@ func (r *replica) stop() {
 	_ = r.store.Close()
 }
 
-// startReportingGateway runs a data plane that reports to natsURL.
+// startReportingGateway runs a data plane that reports to natsURL, with
+// discovery off; startProfilingGateway with discovery on.
 func startReportingGateway(t *testing.T, upstream, natsURL string) *server.DataPlane {
+	return startDataPlane(t, upstream, natsURL, "discovery: {enabled: false}")
+}
+
+func startProfilingGateway(t *testing.T, upstream, natsURL string) *server.DataPlane {
+	return startDataPlane(t, upstream, natsURL, "discovery: {sample_rate: 1}")
+}
+
+func startDataPlane(t *testing.T, upstream, natsURL, discoveryYAML string) *server.DataPlane {
 	t.Helper()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "gw.yaml")
@@ -94,14 +106,15 @@ listen: {http: 127.0.0.1:0}
 data_dir: %s
 bus: %s
 routes: [{name: main, upstream: %q}]
-discovery: {enabled: false}
-`, dir, natsURL, upstream)), 0o600)
+%s
+`, dir, natsURL, upstream, discoveryYAML)), 0o600)
 	cfg, err := config.Load(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	dp, err := server.StartDataPlane(ctx, cfg, server.Options{Placement: "gateway", Logger: quietLog()}, quietLog(), server.DataPlaneOptions{})
+	dp, err := server.StartDataPlane(ctx, cfg, server.Options{Placement: "gateway", Logger: quietLog()}, quietLog(),
+		server.DataPlaneOptions{ProfileEvery: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,4 +282,72 @@ func TestBusOutage(t *testing.T) {
 	if dropped := int64(g.Publisher.Dropped()); got+dropped != 1200 || got != 1200 {
 		t.Fatalf("stored %d, dropped %d, sent 1200", got, dropped)
 	}
+}
+
+// TestScaleOutProfiles: in a scale-out deployment the control plane builds
+// its inventory from events, which carry no bodies. The gateways publish
+// their discovery profiles (body schemas, sensitive fields) on the bus, and
+// every control replica merges them: the stored endpoint shows the request
+// and response schemas and the sensitive classes found in bodies, with the
+// fields each gateway saw, however the traffic was spread.
+func TestScaleOutProfiles(t *testing.T) {
+	dsn, _ := storetest.Postgres(t)
+	ns := startNATS(t, 0, t.TempDir())
+	defer ns.Shutdown()
+	url := ns.ClientURL()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"order_id":17,"card":"4111 1111 1111 1111"}`)
+	}))
+	t.Cleanup(up.Close)
+	r1 := startReplica(t, url, dsn)
+	r2 := startReplica(t, url, dsn)
+	g1 := startProfilingGateway(t, up.URL, url)
+	g2 := startProfilingGateway(t, up.URL, url)
+
+	for i := range 40 {
+		g, body := g1, fmt.Sprintf(`{"email":"u%d@example.com","qty":%d}`, i, i+1)
+		if i%2 == 1 {
+			g, body = g2, fmt.Sprintf(`{"email":"u%d@example.com","qty":%d,"coupon":"SPRING"}`, i, i+1)
+		}
+		resp, err := http.Post(fmt.Sprintf("http://%s/orders/%d", g.G.Addr("http"), 1000+i), "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+
+	id := store.EndpointID("127.0.0.1", "POST", "/orders/{parameter}")
+	var last store.Endpoint
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		ep, err := r1.store.GetEndpoint(context.Background(), id)
+		if err == nil {
+			last = ep
+			var d discovery.Endpoint
+			if json.Unmarshal(ep.Detail, &d) == nil && ep.Hits == 40 && profiled(d) {
+				if !slices.Contains(ep.Sensitive, "email") || !slices.Contains(ep.Sensitive, "card_number") {
+					t.Fatalf("sensitive classes %v, want email and card_number from the bodies", ep.Sensitive)
+				}
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = r2
+	t.Fatalf("the stored endpoint never showed both gateways' body profiles: %+v detail %s", last, last.Detail)
+}
+
+// profiled reports whether d has the request schema with the fields of
+// both gateways (coupon only came through the second) and the response
+// schema.
+func profiled(d discovery.Endpoint) bool {
+	props, _ := d.RequestSchema["properties"].(map[string]any)
+	_, email := props["email"]
+	_, qty := props["qty"]
+	_, coupon := props["coupon"]
+	resp, _ := d.ResponseSchemas["201"].(map[string]any)
+	return email && qty && coupon && resp != nil
 }

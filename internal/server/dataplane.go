@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -28,6 +29,8 @@ type DataPlane struct {
 	Publisher *bus.Publisher
 	ownBus    bool
 	log       *slog.Logger
+	opts      DataPlaneOptions
+	placement string
 }
 
 // DataPlaneOptions add to Options what assembling a data plane needs.
@@ -36,6 +39,14 @@ type DataPlaneOptions struct {
 	// Bus, when set, is used instead of opening cfg.Bus (vigil up shares
 	// its embedded bus).
 	Bus *bus.Bus
+	// ProfileEvery is how often a data plane that opened its own bus
+	// (scale-out) publishes the discovery profiles that changed: body
+	// schemas and sensitive fields, which events do not carry. Default 5s.
+	// Under vigil up the control plane reads the gateway's engine itself.
+	ProfileEvery time.Duration
+	// Source names this data plane in the profiles it publishes. Default:
+	// host name, placement and listen address.
+	Source string
 }
 
 // StartDataPlane assembles what every placement runs: discovery (unless
@@ -44,7 +55,7 @@ type DataPlaneOptions struct {
 // batches (buffered, spooled to data_dir, counted when dropped) and
 // configuration overlays applied as they are distributed.
 func StartDataPlane(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger, dpo DataPlaneOptions) (*DataPlane, error) {
-	dp := &DataPlane{log: log, Bus: dpo.Bus}
+	dp := &DataPlane{log: log, Bus: dpo.Bus, opts: dpo, placement: opts.Placement}
 	if dp.Bus == nil && (strings.HasPrefix(cfg.Bus, "nats://") || strings.HasPrefix(cfg.Bus, "tls://")) {
 		b, err := bus.Open(ctx, cfg.Bus, cfg.DataDir, bus.Options{Logger: log, Name: "vigil-" + opts.Placement})
 		if err != nil {
@@ -102,6 +113,9 @@ func (dp *DataPlane) Serve(ctx context.Context) error {
 	if dp.Bus != nil {
 		go dp.watchOverlay(ctx)
 	}
+	if dp.ownBus && dp.Discovery != nil {
+		go dp.publishProfiles(ctx)
+	}
 	if dp.G.Config().File != "" {
 		go dp.G.WatchReloads(ctx)
 	}
@@ -132,5 +146,51 @@ func (dp *DataPlane) watchOverlay(ctx context.Context) {
 	})
 	if err != nil && ctx.Err() == nil {
 		dp.log.Error("config watch stopped", "err", err)
+	}
+}
+
+// publishProfiles puts the discovery profiles that changed on the bus every
+// ProfileEvery, and all of them again every few hours (the bucket expires
+// profiles nobody renews). A bus outage only delays them: what was not
+// acknowledged is sent on a later tick.
+func (dp *DataPlane) publishProfiles(ctx context.Context) {
+	every := dp.opts.ProfileEvery
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	source := dp.opts.Source
+	if source == "" {
+		host, _ := os.Hostname()
+		source = host + "-" + dp.placement + "-" + dp.G.Addr("http")
+	}
+	eng := dp.Discovery.Engine
+	sent := map[string]int64{}
+	renewed := time.Now()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if time.Since(renewed) > bus.ProfileTTL/4 {
+			clear(sent)
+			renewed = time.Now()
+		}
+		for _, u := range eng.ProfilesSince(sent) {
+			if len(u.JSON) > bus.MaxProfileBytes {
+				dp.log.Warn("discovery profile too large for the bus; not sent", "endpoint", u.ID, "bytes", len(u.JSON))
+				sent[u.ID] = u.Version
+				continue
+			}
+			if err := dp.Bus.PutProfile(ctx, bus.ProfileKey(source, u.ID), u.JSON); err != nil {
+				if ctx.Err() == nil {
+					dp.log.Debug("discovery profiles not published; retrying later", "err", err)
+				}
+				break
+			}
+			sent[u.ID] = u.Version
+		}
 	}
 }
