@@ -147,6 +147,21 @@ func controlCmd(e *env) *cobra.Command {
 	return c
 }
 
+// controlEngine is a scale-out control plane's inventory: fed from events,
+// with the config's discovery settings — specs (so rows get documented,
+// shadow or zombie status), pins, splits, custom sensitive classes. Its
+// alerts are only logged: the data planes' own engines already put alerts
+// on the event stream and call the webhook, and every replica doing it
+// again would repeat them.
+func controlEngine(ctx context.Context, c config.Discovery, log *slog.Logger) (*discovery.Engine, error) {
+	c.Webhook = ""
+	svc, err := discovery.StartService(ctx, c, discovery.ServiceOptions{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("discovery: %w", err)
+	}
+	return svc.Engine, nil
+}
+
 func runControl(ctx context.Context, e *env, cfg *config.Config, busListen string) error {
 	log := e.logger()
 	if cfg.Bus == "none" {
@@ -160,7 +175,9 @@ func runControl(ctx context.Context, e *env, cfg *config.Config, busListen strin
 		return problem(err)
 	}
 	defer stack.Close()
-	eng, err := discovery.New(discovery.Options{SampleRate: 0, Logger: log})
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	eng, err := controlEngine(ctx, cfg.Discovery, log)
 	if err != nil {
 		return problem(err)
 	}
@@ -178,8 +195,6 @@ func runControl(ctx context.Context, e *env, cfg *config.Config, busListen strin
 	}
 	srv := &http.Server{Handler: server.AdminMux(m, func() bool { return stack.bus.Connected() }, apiSrv.Register),
 		ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	go func() { _ = plane.Run(ctx) }()
 	go func() {
 		<-ctx.Done()
