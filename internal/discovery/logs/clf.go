@@ -7,9 +7,12 @@ import (
 
 // parseCLF parses one nginx/Apache common or combined log line:
 //
-//	%h %l %u %t "%r" %>s %b ["%{Referer}i" "%{User-Agent}i"] [more...]
+//	[%v[:%p]] %h %l %u %t "%r" %>s %b ["%{Referer}i" "%{User-Agent}i"] [more...]
 //
-// The line is copied into one string; every field is a substring of it.
+// A leading virtual host (Apache's vhost_combined, nginx formats that
+// start with $host) is recognised by the four tokens before the time and
+// becomes the record's Host. The line is copied into one string; every
+// field is a substring of it.
 func parseCLF(b []byte, rec *Record, st *parseState) bool {
 	line := string(b)
 	i := 0
@@ -20,6 +23,12 @@ func parseCLF(b []byte, rec *Record, st *parseState) bool {
 	}
 	rec.RemoteIP = line[:j]
 	i = j + 1
+	if vhostFirst(line, i) {
+		rec.Host = hostOnly(rec.RemoteIP)
+		j = strings.IndexByte(line[i:], ' ')
+		rec.RemoteIP = line[i : i+j]
+		i += j + 1
+	}
 	// ident and user: tokens, the user may be quoted.
 	for k := 0; k < 2; k++ {
 		var ok bool
@@ -97,6 +106,21 @@ func parseCLF(b []byte, rec *Record, st *parseState) bool {
 		}
 	}
 	return true
+}
+
+// vhostFirst reports whether three tokens follow position i before the
+// [time]: then the line's first token was a virtual host, not the client.
+func vhostFirst(line string, i int) bool {
+	if i >= len(line) || line[i] == '[' {
+		return false
+	}
+	for k := 0; k < 3; k++ {
+		var ok bool
+		if i, ok = skipToken(line, i); !ok {
+			return false
+		}
+	}
+	return i < len(line) && line[i] == '['
 }
 
 // isCombined reports whether a parsed line carried referer/user-agent

@@ -22,6 +22,7 @@ func seedFile(f *testing.F, name string) {
 func FuzzCLF(f *testing.F) {
 	seedFile(f, "combined.log")
 	seedFile(f, "common.log")
+	seedFile(f, "vhost.log")
 	f.Add([]byte(`::1 - - [17/May/2015:10:05:03 +0000] "GET /a\"b HTTP/1.1" 200 - "\\" "\x41"`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		var rec Record

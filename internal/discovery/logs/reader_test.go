@@ -61,6 +61,18 @@ func TestFormats(t *testing.T) {
 				t.Errorf("zone offset = %d", off)
 			}
 		}},
+		{"vhost.log", FormatCombined, 3, 0, func(t *testing.T, recs []Record) {
+			want := []struct{ host, ip, path string }{
+				{"shop.example", "192.168.1.10", "/cart/items/8812"},
+				{"api.example", "10.0.0.2", "/orders"},
+				{"2001:db8::5", "2001:db8::1", "/health"},
+			}
+			for i, w := range want {
+				if r := recs[i]; r.Host != w.host || r.RemoteIP != w.ip || r.Path != w.path {
+					t.Errorf("record %d (virtual host first) = %+v, want host %s ip %s path %s", i, r, w.host, w.ip, w.path)
+				}
+			}
+		}},
 		{"common.log", FormatCommon, 3, 0, func(t *testing.T, recs []Record) {
 			if r := recs[1]; r.Path != "/users/alice" || r.Status != 404 || r.RespBytes != 0 || r.UserAgent != "" {
 				t.Errorf("record 1 = %+v", r)
