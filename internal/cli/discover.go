@@ -40,7 +40,8 @@ func discoverCmd(e *env) *cobra.Command {
 		Use:   "discover [--format table|json|openapi] [--spec FILE] FILE...",
 		Short: "Build an API inventory offline from traffic logs",
 		Long: `Reads nginx/Apache combined and common logs, Envoy/Istio JSON access logs,
-HAR 1.2 and Vigil event lines (detected per file; .gz read transparently; - is
+other JSON access logs (nginx escape=json, Caddy, Traefik, Kong, Google Cloud,
+ECS field names), HAR 1.2 and Vigil event lines (detected per file; .gz read transparently; - is
 standard input) and prints the endpoints found. With --spec, every endpoint is
 compared with the OpenAPI specs: documented, shadow (not in any spec) or
 zombie (deprecated, or only in an older API version); --fail-on makes the

@@ -46,6 +46,22 @@ func FuzzEnvoyJSON(f *testing.F) {
 	})
 }
 
+// FuzzJSONAccess: the generic JSON access-log parser never panics, and a
+// line it accepts has a valid method, a path and a sane status.
+func FuzzJSONAccess(f *testing.F) {
+	seedFile(f, "access.jsonl")
+	seedFile(f, "envoy.jsonl")
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var rec Record
+		var st parseState
+		if parseJSONAccess(line, &rec, &st) {
+			if !validMethod(rec.Method) || rec.Path == "" || rec.Status != 0 && (rec.Status < 100 || rec.Status > 999) {
+				t.Fatalf("accepted bad record %+v", rec)
+			}
+		}
+	})
+}
+
 func FuzzVigilEvent(f *testing.F) {
 	seedFile(f, "events.jsonl")
 	f.Fuzz(func(t *testing.T, line []byte) {

@@ -136,6 +136,8 @@ func NewReader(r io.Reader) (*Reader, error) {
 		rd.parse = parseCLF
 	case FormatEnvoyJSON:
 		rd.parse = parseEnvoy
+	case FormatJSON:
+		rd.parse = parseJSONAccess
 	case FormatVigilEvents:
 		rd.parse = parseEvent
 	case FormatHAR:
@@ -151,8 +153,8 @@ func NewReader(r io.Reader) (*Reader, error) {
 	return rd, nil
 }
 
-// Format is the detected format: "combined", "common", "envoy_json", "har"
-// or "vigil_events".
+// Format is the detected format: "combined", "common", "envoy_json",
+// "json", "har" or "vigil_events".
 func (r *Reader) Format() string { return r.format }
 
 // Lines is the number of lines (HAR: entries) consumed so far.

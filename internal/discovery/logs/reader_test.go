@@ -73,6 +73,29 @@ func TestFormats(t *testing.T) {
 				}
 			}
 		}},
+		{"access.jsonl", FormatJSON, 7, 2, func(t *testing.T, recs []Record) {
+			want := []struct {
+				host, method, path, query string
+				status                    int
+				ip                        string
+				at                        time.Time
+			}{
+				{"api.example", "GET", "/api/v1/users/42", "fields=name", 200, "192.168.1.10", time.Date(2024, 1, 31, 11, 0, 1, 0, time.UTC)},
+				{"shop.example", "POST", "/cart/items", "", 201, "10.0.0.2", time.Date(2024, 1, 31, 11, 0, 2, 250e6, time.UTC)},
+				{"traefik.example", "DELETE", "/orders/ORD-17", "", 404, "10.0.0.3", time.Date(2024, 1, 31, 11, 0, 3, 500e6, time.UTC)},
+				{"kong.example", "PUT", "/products/9", "", 204, "10.0.0.4", time.Date(2024, 1, 31, 11, 0, 4, 0, time.UTC)},
+				{"gcp.example", "PATCH", "/v2/items/77", "x=1", 200, "10.0.0.5", time.Date(2024, 1, 31, 11, 0, 5, 0, time.UTC)},
+				{"ecs.example", "GET", "/health", "", 500, "10.0.0.6", time.Date(2024, 1, 31, 11, 0, 6, 0, time.UTC)},
+				{"", "GET", "/search", "q=shoes", 200, "10.0.0.7", time.Date(2024, 1, 31, 11, 0, 7, 0, time.UTC)},
+			}
+			for i, w := range want {
+				r := recs[i]
+				if r.Host != w.host || r.Method != w.method || r.Path != w.path || r.Query != w.query || r.Status != w.status ||
+					r.RemoteIP != w.ip || !r.Time.Equal(w.at) {
+					t.Errorf("record %d = %+v\nwant %+v", i, r, w)
+				}
+			}
+		}},
 		{"common.log", FormatCommon, 3, 0, func(t *testing.T, recs []Record) {
 			if r := recs[1]; r.Path != "/users/alice" || r.Status != 404 || r.RespBytes != 0 || r.UserAgent != "" {
 				t.Errorf("record 1 = %+v", r)
@@ -230,6 +253,11 @@ func TestSniff(t *testing.T) {
 		{`{"txn_id":"a","request":{"method":"GET"}}`, FormatVigilEvents},
 		{`{"method":"GET","path":"/"}`, FormatEnvoyJSON},
 		{`{"foo":1}`, ""},
+		{`{"request":{"method":"GET","uri":"/x","host":"h"},"status":200,"ts":1}`, FormatJSON},
+		{`{"decision":"allow","request":{"method":"GET","path":"/x"}}`, FormatVigilEvents},
+		{`{"request_method":"GET","request_uri":"/x","status":"200"}`, FormatJSON},
+		{`{"request":"GET /x HTTP/1.1","status":200}`, FormatJSON},
+		{`{"request_method":"GET"}`, ""},
 		{"\n" + `1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET / HTTP/1.1" 200 1`, FormatCommon},
 		{`1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET / HTTP/1.1" 200 1 "-" "ua"`, FormatCombined},
 		{"garbage\n" + `1.2.3.4 - - [17/May/2015:10:05:03 +0000] "GET / HTTP/1.1" 200 1 "-" "ua"`, FormatCombined},

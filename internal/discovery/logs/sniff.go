@@ -35,7 +35,11 @@ func Sniff(head []byte) string {
 			return FormatVigilEvents
 		}
 		if req, ok := keys["request"]; ok && bytes.HasPrefix(bytes.TrimSpace(req), []byte("{")) {
-			return FormatVigilEvents
+			_, dec := keys["decision"]
+			_, pl := keys["placement"]
+			if dec || pl {
+				return FormatVigilEvents
+			}
 		}
 		for _, k := range []string{"start_time", "response_code", "x-envoy-original-path", "authority", "upstream_host"} {
 			if _, ok := keys[k]; ok {
@@ -46,6 +50,11 @@ func Sniff(head []byte) string {
 			if _, ok := keys["path"]; ok {
 				return FormatEnvoyJSON
 			}
+		}
+		var rec Record
+		var st parseState
+		if parseJSONAccess(line, &rec, &st) {
+			return FormatJSON
 		}
 		return ""
 	}
