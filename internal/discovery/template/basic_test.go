@@ -19,6 +19,12 @@ func TestTyped(t *testing.T) {
 		{"ORD-2024-00017", true}, {"usr_8Hk2", true}, {"cus_9s6XKzkNRiz8i3", true}, {"ch_3MqLiJLkdIwHu7ix0snN0B15", true},
 		{"in_1N2b3C4d5E6f7G8h", true}, {"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", true},
 		{"12.json", true}, {"inv-00017", true}, {"ord12345", true},
+		// ids with an extension: hex with a short type prefix (Twilio); a
+		// content-hashed asset stays a file
+		{"SM3254c053879827681ed8302143597751.json", true}, {"SMaaa4b017445e5cc221629c396ea298a3.json", true}, {"d41d8cd98f00b204e9800998ecf8427e.json", true},
+		{"xjAJXh38I15wypJXxuGMBp0EAVxt0G0biEntp43Qt6E.ttf", false},
+		{"SpeedyCGIhandler2008.pdf", false}, {"jquery-3.6.0.min.js", false}, {"bootstrap4.min.css", false},
+		{"thumbnail_1920x1080.jpg", false},
 		{"v1", false}, {"v2", false}, {"api", false}, {"graphql", false}, {"oauth2", false}, {"s3", false},
 		{"html5", false}, {"mp4", false}, {"index.html", false}, {"logo.png", false}, {"users", false},
 		{"x86_64", false}, {"i18n", false}, {"k8s", false}, {"sha256", false}, {"OAuth2", false}, {"IPv6", false},
@@ -172,7 +178,8 @@ func TestConcurrent(t *testing.T) {
 }
 
 func FuzzTemplate(f *testing.F) {
-	for _, s := range []string{"/cart/items/8812", "/users/alice/", "//a//b?c#d", "/pkg.Svc/Method", "/%zz/%41", "/{x}/{", "/a.b.c/", "/" + strings.Repeat("x/", 40)} {
+	for _, s := range []string{"/cart/items/8812", "/users/alice/", "//a//b?c#d", "/pkg.Svc/Method", "/%zz/%41", "/{x}/{", "/a.b.c/", "/" + strings.Repeat("x/", 40),
+		"/2010-04-01/Accounts/AC00000000000000000000000000000001/Messages/SM0000000000000000000000000000000f.json"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
@@ -181,6 +188,14 @@ func FuzzTemplate(f *testing.F) {
 			tp.Observe(q)
 		}
 		got := tp.ObserveTemplate(p)
+		if again := tp.Template(got); again != got {
+			t.Fatalf("Template(%q) = %q, Template of that = %q", p, got, again)
+		}
+		// Enough repeats to cross versionHits: a demoted date keeps the
+		// invariants too.
+		for range versionHits {
+			got = tp.ObserveTemplate(p)
+		}
 		if again := tp.Template(got); again != got {
 			t.Fatalf("Template(%q) = %q, Template of that = %q", p, got, again)
 		}
@@ -263,4 +278,49 @@ func TestMemoryMillionPaths(t *testing.T) {
 		t.Errorf("heap grew by %d MB", heap>>20)
 	}
 	runtime.KeepAlive(tp)
+}
+
+// TestDateVersions: a date that never changes above a sub-tree near the
+// root is an API version (Shopify, Twilio), not a parameter; dates that
+// vary, or that end the path, or sit deep, stay parameters.
+func TestDateVersions(t *testing.T) {
+	hexID := func(prefix string, i int) string { return fmt.Sprintf("%s%032x", prefix, i*7919+13) }
+	tests := []struct {
+		name  string
+		paths func(i int) []string
+		want  []string
+	}{
+		{"shopify-like version", func(i int) []string {
+			return []string{fmt.Sprintf("/admin/api/2024-01/products/%d.json", 632910392+i),
+				fmt.Sprintf("/admin/api/2024-01/orders/%d/fulfillments.json", 450789469+i)}
+		}, []string{"/admin/api/2024-01/orders/{parameter}/fulfillments.json", "/admin/api/2024-01/products/{parameter}"}},
+		{"twilio-like version at the root", func(i int) []string {
+			return []string{"/2010-04-01/Accounts/" + hexID("AC", i%20) + "/Messages/" + hexID("SM", i) + ".json"}
+		}, []string{"/2010-04-01/Accounts/{parameter}/Messages/{parameter}"}},
+		{"two versions in use", func(i int) []string {
+			v := "2024-01"
+			if i >= 100 {
+				v = "2024-04"
+			}
+			return []string{fmt.Sprintf("/admin/api/%s/products/%d", v, 1000+i)}
+		}, []string{"/admin/api/2024-01/products/{parameter}", "/admin/api/2024-04/products/{parameter}"}},
+		{"dates that vary", func(i int) []string {
+			return []string{fmt.Sprintf("/calendar/2024-%02d-%02d/events", 1+i%12, 1+i%28)}
+		}, []string{"/calendar/{parameter}/events"}},
+		{"one date as a leaf", func(int) []string { return []string{"/reports/2024-01-31"} }, []string{"/reports/{parameter}"}},
+		{"one date deep in the path", func(int) []string { return []string{"/a/b/c/2024-01-31/items"} }, []string{"/a/b/c/{parameter}/items"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tp := New(Config{})
+			for i := range 200 {
+				for _, p := range tc.paths(i) {
+					tp.Observe(p)
+				}
+			}
+			if got := tp.Templates(); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("Templates() = %v, want %v", got, tc.want)
+			}
+		})
+	}
 }

@@ -32,8 +32,8 @@ func typed(raw string, maxLen int) bool {
 	}
 	if stem, ok := fileStem(s); ok {
 		// A static file is its own endpoint unless its stem is an id
-		// (/users/12.json).
-		return allDigits(stem) || isUUID(stem) || (len(stem) >= 16 && allHex(stem))
+		// (/users/12.json, /Messages/SM3f9c…e1.json).
+		return allDigits(stem) || isUUID(stem) || prefixedHexID(stem)
 	}
 	if allHex(s) && (len(s) >= 16 || len(s) >= 8 && hasDigit(s) && hasLetter(s)) {
 		return true // hashes, ObjectIds, short hex ids
@@ -179,6 +179,41 @@ func fileStem(s string) (string, bool) {
 		}
 	}
 	return s[:k], true
+}
+
+// isDateVersion reports a date as APIs put versions in paths: 2024-01 or
+// 2010-04-01.
+func isDateVersion(s string) bool {
+	if len(s) != 7 && len(s) != 10 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch {
+		case i == 4 || i == 7:
+			if s[i] != '-' {
+				return false
+			}
+		case s[i] < '0' || s[i] > '9':
+			return false
+		}
+	}
+	return s[0] == '1' || s[0] == '2'
+}
+
+// prefixedHexID reports a short type prefix and a long hex id, as in
+// /Messages/SM3f9c…e1.json. Other long random-looking stems stay constant:
+// sites name static assets by content hash (fonts, bundles), and those are
+// files, not parameters.
+func prefixedHexID(s string) bool {
+	for k := 0; k <= 4 && k < len(s); k++ {
+		if k > 0 && !isLetter(s[k-1]) {
+			return false
+		}
+		if n := len(s) - k; n >= 16 && n <= 64 && allHex(s[k:]) {
+			return true
+		}
+	}
+	return false
 }
 
 func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }

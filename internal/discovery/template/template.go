@@ -122,6 +122,13 @@ type node struct {
 	untyped bool
 	typed   bool     // the parameter received typed values
 	sigs    []string // signatures of typed values (bounded)
+	// dateVal is the one date-shaped value (2024-01, 2010-04-01) a typed
+	// parameter has seen so far; dateMulti that it saw another, nonDate
+	// that it saw a typed value of another kind. A date that never changes
+	// over many requests, above a sub-tree near the root, is an API version.
+	dateVal   string
+	dateMulti bool
+	nonDate   bool
 	// values holds the distinct values of a learned parameter until it is
 	// confirmed; nil afterwards.
 	values map[string]uint32
@@ -280,6 +287,17 @@ func (t *Templater) hitParam(n *node, s string, isTyped bool) *node {
 	p.hits++
 	if isTyped {
 		p.typed = true
+		switch {
+		case !isDateVersion(s):
+			p.nonDate = true
+		case p.dateVal == "":
+			p.dateVal = strings.Clone(s)
+		case p.dateVal != s:
+			p.dateMulti = true
+		}
+		if t.demoteVersion(n, p) {
+			return p // now the constant p.seg
+		}
 		if sig := signature(s); sig != "" && len(p.sigs) < 8 && !p.hasSig(s) {
 			p.sigs = append(p.sigs, sig)
 			// Constants seen earlier with this shape are values too.
@@ -312,6 +330,41 @@ func (t *Templater) hitParam(n *node, s string, isTyped bool) *node {
 		}
 	}
 	return p
+}
+
+// versionHits is how many requests a date-shaped parameter must see with
+// one and the same value before it is taken for an API version.
+const versionHits = 50
+
+// demoteVersion turns n's typed parameter p back into the constant it has
+// always been, when every value it saw is one date (Shopify's
+// /admin/api/2024-01/..., Twilio's /2010-04-01/...): after versionHits
+// requests, with a sub-tree below, within three segments of the root. It
+// stays constant (another date later gets a parameter of its own).
+func (t *Templater) demoteVersion(n *node, p *node) bool {
+	if p.spec || p.untyped || p.nonDate || p.dateMulti || p.dateVal == "" || p.hits < versionHits ||
+		(len(p.consts) == 0 && p.param == nil) || depth(n) > 2 || n.consts[p.dateVal] != nil {
+		return false
+	}
+	n.param = nil
+	p.isParam, p.typed, p.sigs = false, false, nil
+	p.seg, p.split = p.dateVal, true
+	if n.consts == nil {
+		n.consts = make(map[string]*node)
+	}
+	n.consts[p.seg] = p
+	p.tmpl = joinTmpl(n.tmpl, p.seg)
+	t.retemplate(p)
+	t.gen.Add(1)
+	return true
+}
+
+func depth(n *node) int {
+	d := 0
+	for ; n.parent != nil; n = n.parent {
+		d++
+	}
+	return d
 }
 
 // shouldUnmerge: a learned parameter whose few values keep coming back is
