@@ -306,3 +306,68 @@ events: {file: {{DIR}}/events.jsonl, flush_interval: 10ms}
 		})
 	}
 }
+
+// TestClientBodyErrors: when forwarding fails because of the client's own
+// body, the answer names the client's fault (400, 408), not the
+// upstream's (502, 504), and the event says so.
+func TestClientBodyErrors(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(up.Close)
+	h := startGateway(t, withListen(baseConfig(up.URL, ""), "limits: {read_timeout: 300ms}"), server.Options{})
+	addr := strings.TrimPrefix(h.URL, "http://")
+	tests := []struct {
+		name   string
+		req    string
+		status int
+		code   string
+	}{
+		{"malformed chunk size", "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", 400, "bad_request"},
+		{"bare LF chunk lines", "POST /up HTTP/1.1\nHost: x\nTransfer-Encoding: chunked\n\n3\nabc\n0\n\n", 400, "bad_request"},
+		{"body trickled past read_timeout", "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789", 408, "request_timeout"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, _ := rawRequest(t, addr, tc.req)
+			defer resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				b, _ := io.ReadAll(resp.Body)
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, b)
+			}
+			if e := decodeError(t, resp); e.Error.Code != tc.code {
+				t.Errorf("code %q, want %q", e.Error.Code, tc.code)
+			}
+		})
+	}
+}
+
+// TestHalfClosedClient: a client that half-closes after its request makes
+// net/http cancel the request. The gateway must not then answer with an
+// empty 200 as if the upstream had: the connection is cut, and the event
+// records 499.
+func TestHalfClosedClient(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+		io.WriteString(w, "late")
+	}))
+	t.Cleanup(up.Close)
+	h := startGateway(t, baseConfig(up.URL, ""), server.Options{})
+	c, err := net.Dial("tcp", strings.TrimPrefix(h.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	_ = c.(*net.TCPConn).CloseWrite()
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	got, _ := io.ReadAll(c)
+	if strings.HasPrefix(string(got), "HTTP/1.1 200") && !strings.Contains(string(got), "late") {
+		t.Fatalf("an empty 200 was sent for a request the upstream never answered:\n%s", got)
+	}
+	evs := h.readEvents(1)
+	if s := evs[0].Response.Status; s != 499 {
+		t.Errorf("event status %d, want 499 (the client cancelled)", s)
+	}
+}

@@ -111,6 +111,19 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, in *http.Request) {
 	}
 
 	res, err := f.rt.RoundTrip(out)
+	if nb, ok := out.Body.(*noClose); ok {
+		if berr := nb.readErr(); berr != nil {
+			// The client's body failed (malformed chunking, a trickle
+			// past the read timeout, over the size limit): the client's
+			// fault, not the upstream's. An answer the upstream gave to
+			// the truncated request is not passed on as if it were to
+			// the request the client meant.
+			if err == nil {
+				res.Body.Close()
+			}
+			err = &ClientBodyError{Err: berr}
+		}
+	}
 	if err != nil {
 		f.errh(w, in, err)
 		return
@@ -193,6 +206,7 @@ func (f *forwarder) copyBody(w http.ResponseWriter, src io.Reader, flush bool) e
 type noClose struct {
 	r      io.ReadCloser
 	closed atomic.Bool
+	err    atomic.Pointer[error] // the first read error other than EOF
 }
 
 var errBodyClosed = errors.New("proxy: request body read after the handler returned")
@@ -201,8 +215,26 @@ func (n *noClose) Read(p []byte) (int, error) {
 	if n.closed.Load() {
 		return 0, errBodyClosed
 	}
-	return n.r.Read(p)
+	c, err := n.r.Read(p)
+	if err != nil && err != io.EOF {
+		n.err.CompareAndSwap(nil, &err)
+	}
+	return c, err
 }
+
+func (n *noClose) readErr() error {
+	if p := n.err.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// ClientBodyError is a forwarding failure caused by reading the client's
+// request body.
+type ClientBodyError struct{ Err error }
+
+func (e *ClientBodyError) Error() string { return "reading the request body: " + e.Err.Error() }
+func (e *ClientBodyError) Unwrap() error { return e.Err }
 
 func (n *noClose) Close() error { n.closed.Store(true); return nil }
 

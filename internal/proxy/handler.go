@@ -205,13 +205,20 @@ func (rt *Runtime) proxyError(w http.ResponseWriter, r *http.Request, err error)
 	route, _ := rt.router.Match(r.Host, r.URL.Path)
 	var mbe *http.MaxBytesError
 	var ne net.Error
+	var cbe *ClientBodyError
 	status, code, kind := http.StatusBadGateway, "bad_gateway", "connect"
 	switch {
 	case errors.As(err, &mbe):
 		status, code, kind = http.StatusRequestEntityTooLarge, "body_too_large", "client_body"
-	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+	case errors.As(err, &cbe) && errors.As(cbe.Err, &ne) && ne.Timeout():
+		// net/http cancels the request's context when a body read times
+		// out, so this comes before the client-gone case.
+		status, code, kind = http.StatusRequestTimeout, "request_timeout", "client_body"
+	case r.Context().Err() != nil && (errors.Is(err, context.Canceled) || errors.As(err, &cbe)):
 		// The client went away; nobody is left to answer.
 		status, code, kind = 499, "client_closed", "client_closed"
+	case errors.As(err, &cbe):
+		status, code, kind = http.StatusBadRequest, "bad_request", "client_body"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		status, code, kind = http.StatusGatewayTimeout, "upstream_timeout", "timeout"
 	case errors.Is(err, syscall.ECONNREFUSED):
@@ -225,16 +232,27 @@ func (rt *Runtime) proxyError(w http.ResponseWriter, r *http.Request, err error)
 	}
 	if status == 499 {
 		tx.Resp.Status = 499
+		if !rw.WroteHeader() {
+			// Returning would make net/http send an empty 200 to a
+			// client that half-closed but still listens; abort the
+			// connection instead (the event is still recorded).
+			panic(http.ErrAbortHandler)
+		}
 		return
 	}
 	if rw.WroteHeader() {
 		return
 	}
 	msg := "the upstream service could not be reached"
-	if status == http.StatusGatewayTimeout {
+	switch status {
+	case http.StatusGatewayTimeout:
 		msg = "the upstream service did not answer in time"
-	} else if status == http.StatusRequestEntityTooLarge {
+	case http.StatusRequestEntityTooLarge:
 		msg = "request body exceeds the limit"
+	case http.StatusRequestTimeout:
+		msg = "the request body did not arrive in time"
+	case http.StatusBadRequest:
+		msg = "the request body could not be read (malformed or cut short)"
 	}
 	WriteError(w, tx, status, code, msg)
 }
