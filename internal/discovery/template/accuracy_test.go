@@ -315,7 +315,10 @@ func apacheTruth(path string) string {
 	}
 	for i, s := range segs {
 		stem, _, _ := strings.Cut(s, ".")
-		if allDigits(stem) || (i == 2 && segs[0] == "blog" && segs[1] == "tags") {
+		switch {
+		case allDigits(stem):
+			segs[i] = Param + s[len(stem):] // an id keeps its extension: {parameter}.html
+		case i == 2 && segs[0] == "blog" && segs[1] == "tags":
 			segs[i] = Param
 		}
 	}

@@ -53,6 +53,9 @@ func TestBehaviour(t *testing.T) {
 		{"/cart/items/8812", "/cart/items/{parameter}"},
 		{"/cart/total/77?x=1", "/cart/total/{parameter}"},
 		{"/cart/items/", "/cart/items"},
+		{"/cart/items/8812.json", "/cart/items/{parameter}.json"},
+		{"/cart/items/{parameter}.json", "/cart/items/{parameter}.json"},
+		{"/nowhere/550e8400-e29b-41d4-a716-446655440000.xml", "/nowhere/{parameter}.xml"},
 		{"//cart//items", "/cart/items"},
 		{"/users/zelda", "/users/{parameter}"},
 		{"/users/zelda/", "/users/{parameter}"},
@@ -120,6 +123,9 @@ func TestPinSplitSpec(t *testing.T) {
 	if err := tp.AddSpecTemplate("/pets/findByStatus"); err != nil {
 		t.Fatal(err)
 	}
+	if err := tp.AddSpecTemplate("/products/{product_id}.json"); err != nil {
+		t.Fatal(err)
+	}
 	if err := tp.Pin("/repos/{owner}/{repo}"); err != nil {
 		t.Fatal(err)
 	}
@@ -143,6 +149,10 @@ func TestPinSplitSpec(t *testing.T) {
 		{"/repos/torvalds/linux", "/repos/{owner}/{repo}"},
 		{"/users/me", "/users/me"},
 		{"/users/zed", "/users/{parameter}"},
+		{"/products/632910392.json", "/products/{product_id}.json"},
+		{"/products/{product_id}.json", "/products/{product_id}.json"},
+		{"/products/{parameter}.json", "/products/{product_id}.json"},
+		{"/products/12", "/products/{parameter}"},
 	}
 	for _, tt := range tests {
 		tp.Observe(tt.in)
@@ -179,7 +189,8 @@ func TestConcurrent(t *testing.T) {
 
 func FuzzTemplate(f *testing.F) {
 	for _, s := range []string{"/cart/items/8812", "/users/alice/", "//a//b?c#d", "/pkg.Svc/Method", "/%zz/%41", "/{x}/{", "/a.b.c/", "/" + strings.Repeat("x/", 40),
-		"/2010-04-01/Accounts/AC00000000000000000000000000000001/Messages/SM0000000000000000000000000000000f.json"} {
+		"/2010-04-01/Accounts/AC00000000000000000000000000000001/Messages/SM0000000000000000000000000000000f.json",
+		"/products/{product_id}.json", "/products/12.json", "/{a}.b.c", "/{}.json", "/{x}."} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
@@ -293,10 +304,10 @@ func TestDateVersions(t *testing.T) {
 		{"shopify-like version", func(i int) []string {
 			return []string{fmt.Sprintf("/admin/api/2024-01/products/%d.json", 632910392+i),
 				fmt.Sprintf("/admin/api/2024-01/orders/%d/fulfillments.json", 450789469+i)}
-		}, []string{"/admin/api/2024-01/orders/{parameter}/fulfillments.json", "/admin/api/2024-01/products/{parameter}"}},
+		}, []string{"/admin/api/2024-01/orders/{parameter}/fulfillments.json", "/admin/api/2024-01/products/{parameter}.json"}},
 		{"twilio-like version at the root", func(i int) []string {
 			return []string{"/2010-04-01/Accounts/" + hexID("AC", i%20) + "/Messages/" + hexID("SM", i) + ".json"}
-		}, []string{"/2010-04-01/Accounts/{parameter}/Messages/{parameter}"}},
+		}, []string{"/2010-04-01/Accounts/{parameter}/Messages/{parameter}.json"}},
 		{"two versions in use", func(i int) []string {
 			v := "2024-01"
 			if i >= 100 {
@@ -322,5 +333,17 @@ func TestDateVersions(t *testing.T) {
 				t.Errorf("Templates() = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestParamExt(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"{id}.json", ".json"}, {"{product_id}.xml", ".xml"}, {"{parameter}.json", ".json"},
+		{"{id}", ""}, {"{}.json", ""}, {"{a}.b.c", ""}, {"{x}.", ""}, {"{x}json", ""}, {"{a/b}.json", ""}, {"id.json", ""},
+	}
+	for _, tc := range tests {
+		if got := paramExt(tc.in); got != tc.want {
+			t.Errorf("paramExt(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }

@@ -181,6 +181,29 @@ func fileStem(s string) (string, bool) {
 	return s[:k], true
 }
 
+// idExt returns the extension (".json") of a segment that is an id with a
+// file extension (12.json, SM3f9c…e1.json), or "". The extension stays in
+// the template, as specs write it: /products/{parameter}.json.
+func idExt(s string) string {
+	stem, ok := fileStem(s)
+	if !ok || !(allDigits(stem) || isUUID(stem) || prefixedHexID(stem)) {
+		return ""
+	}
+	return s[len(stem):]
+}
+
+// paramExt returns the extension of a declared segment "{name}.ext", or "".
+func paramExt(s string) string {
+	k := strings.IndexByte(s, '}')
+	if len(s) < 2 || s[0] != '{' || k < 2 || strings.ContainsAny(s[1:k], "{/") {
+		return ""
+	}
+	if _, ok := fileStem("x" + s[k+1:]); !ok || s[k+1] != '.' || strings.Count(s[k+1:], ".") != 1 {
+		return ""
+	}
+	return s[k+1:]
+}
+
 // isDateVersion reports a date as APIs put versions in paths: 2024-01 or
 // 2010-04-01.
 func isDateVersion(s string) bool {

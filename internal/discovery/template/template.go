@@ -228,10 +228,16 @@ func (t *Templater) step(n *node, s string, constant bool) *node {
 		return c
 	}
 	if !constant {
+		if ext := paramExt(s); ext != "" {
+			return t.hitExtParam(n, ext) // a template's own "{id}.json"
+		}
 		if isParamLiteral(s) {
 			return t.hitParam(n, s, false)
 		}
 		if typed(s, t.cfg.MaxSegmentLen) {
+			if ext := idExt(s); ext != "" {
+				return t.hitExtParam(n, ext)
+			}
 			return t.hitParam(n, s, true)
 		}
 		if n.param != nil && (n.param.untyped || n.param.hasSig(s)) {
@@ -279,6 +285,24 @@ func (t *Templater) paramChild(n *node) *node {
 		t.nodes++
 	}
 	return n.param
+}
+
+// hitExtParam records an id with a file extension (12.json) at n's
+// "{parameter}.json" child: an endpoint of its own beside {parameter}
+// (/users/12 and /users/12.json are different representations). It is a
+// file-like constant, so no vocabulary merge touches it.
+func (t *Templater) hitExtParam(n *node, ext string) *node {
+	key := Param + ext
+	c := n.consts[key]
+	if c == nil {
+		if t.nodes >= t.cfg.MaxNodes {
+			return nil
+		}
+		c = t.newChild(n, key)
+		c.static = true
+	}
+	c.hits++
+	return c
 }
 
 // hitParam records a value at n's parameter child.
@@ -618,9 +642,18 @@ func (t *Templater) templateLocked(segs []string) string {
 	for i, s := range segs {
 		next := n.consts[s]
 		if next == nil && !grpc {
+			if ext := paramExt(s); ext != "" {
+				next = n.consts[Param+ext]
+			}
+		}
+		if next == nil && !grpc {
 			switch {
 			case isParamLiteral(s), typed(s, t.cfg.MaxSegmentLen):
-				next = n.param
+				if ext := idExt(s); ext != "" {
+					next = n.consts[Param+ext]
+				} else {
+					next = n.param
+				}
 				if next == nil {
 					return t.offTree(n, segs, i)
 				}
@@ -647,7 +680,9 @@ func (t *Templater) offTree(n *node, segs []string, i int) string {
 	for _, s := range segs[i:] {
 		b.WriteByte('/')
 		if !grpc && (isParamLiteral(s) || typed(s, t.cfg.MaxSegmentLen)) {
-			if n != nil && n.param != nil && n.param.spec {
+			if ext := idExt(s); ext != "" {
+				b.WriteString(Param + ext)
+			} else if n != nil && n.param != nil && n.param.spec {
 				b.WriteString(n.param.seg)
 			} else {
 				b.WriteString(Param)
@@ -730,10 +765,17 @@ func (t *Templater) declare(tmpl string, split bool) error {
 			n = p
 			continue
 		}
-		c := n.consts[s]
+		key := s
+		if ext := paramExt(s); ext != "" {
+			key = Param + ext // {id}.json: where ids with that extension go
+		}
+		c := n.consts[key]
 		if c == nil {
-			c = t.newChild(n, s)
-			_, c.static = fileStem(s)
+			c = t.newChild(n, key)
+			_, c.static = fileStem(key)
+		}
+		if key != s && !split {
+			c.seg = s // the spec's parameter name
 		}
 		if split {
 			c.split = true
