@@ -275,6 +275,11 @@ func TestAccuracySynthetic(t *testing.T) {
 		{"demo shop", shopEndpoints, 20000, 3000},
 		{"github-like", githubEndpoints, 40000, 5000},
 		{"stripe-like", stripeEndpoints, 30000, 5000},
+		// Small logs: ids must be recognised without much evidence
+		// (usr_aDEU is typed by shape; usr_jiycl joins it by prefix).
+		{"demo shop, 1,000 requests", shopEndpoints, 1000, 200},
+		{"github-like, 2,000 requests", githubEndpoints, 2000, 300},
+		{"stripe-like, 1,500 requests", stripeEndpoints, 1500, 300},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

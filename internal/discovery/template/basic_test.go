@@ -25,6 +25,9 @@ func TestTyped(t *testing.T) {
 		{"xjAJXh38I15wypJXxuGMBp0EAVxt0G0biEntp43Qt6E.ttf", false},
 		{"SpeedyCGIhandler2008.pdf", false}, {"jquery-3.6.0.min.js", false}, {"bootstrap4.min.css", false},
 		{"thumbnail_1920x1080.jpg", false},
+		// short type-prefixed ids; snake_case words stay constant
+		{"usr_aDEU", true}, {"usr_416d", true}, {"usr_BRLEsf", true}, {"usr_nkEp", true}, {"ch_KzAb", true},
+		{"rate_limit", false}, {"bulk_delete", false}, {"payment_intents", false}, {"top_100", false}, {"api_v2", false},
 		{"v1", false}, {"v2", false}, {"api", false}, {"graphql", false}, {"oauth2", false}, {"s3", false},
 		{"html5", false}, {"mp4", false}, {"index.html", false}, {"logo.png", false}, {"users", false},
 		{"x86_64", false}, {"i18n", false}, {"k8s", false}, {"sha256", false}, {"OAuth2", false}, {"IPv6", false},

@@ -44,6 +44,9 @@ func typed(raw string, maxLen int) bool {
 // tokensTyped applies the rules that look at the separator-delimited tokens
 // of a segment (ORD-2024-00017, usr_8Hk2, cus_9s6XKzkNRiz8i3, 2024-01-31).
 func tokensTyped(s string) bool {
+	if prefixedID(s) {
+		return true
+	}
 	var tokens, numeric, digits int
 	var shortWordThenNumber bool
 	prevLetters := -1
@@ -78,6 +81,45 @@ func tokensTyped(s string) bool {
 		return true // dates, ORD-2024-00017
 	}
 	return shortWordThenNumber
+}
+
+// prefixedID reports a type-prefixed id whose body is too short for the
+// shape rules: a 2-4 letter lowercase prefix, one underscore, and a body of
+// at least 4 letters and digits with an uppercase letter or a digit in it
+// (usr_aDEU, usr_416d, ch_KzAb). Snake-case words keep a lowercase body
+// (rate_limit, bulk_delete) and stay constant.
+func prefixedID(s string) bool {
+	i := idPrefix(s)
+	if i < 0 {
+		return false
+	}
+	marked := false
+	for j := i + 1; j < len(s); j++ {
+		c := s[j]
+		switch {
+		case c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+			marked = true
+		case c >= 'a' && c <= 'z':
+		default:
+			return false
+		}
+	}
+	return marked
+}
+
+// idPrefix returns the index of the underscore after a 2-4 letter
+// lowercase prefix followed by a body of 4 to 64 characters, or -1.
+func idPrefix(s string) int {
+	i := strings.IndexByte(s, '_')
+	if i < 2 || i > 4 || len(s)-i-1 < 4 || len(s)-i-1 > 64 {
+		return -1
+	}
+	for j := 0; j < i; j++ {
+		if s[j] < 'a' || s[j] > 'z' {
+			return -1
+		}
+	}
+	return i
 }
 
 func isSep(c byte) bool {
@@ -239,6 +281,15 @@ func prefixedHexID(s string) bool {
 	return false
 }
 
+func allAlnum(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isLetter(s[i]) && (s[i] < '0' || s[i] > '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
 func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
 func allDigits(s string) bool {
@@ -340,6 +391,12 @@ func isParamLiteral(s string) bool {
 // typed values at a position is one more value (cus_KzAbQrTxLmNpWv next to
 // cus_9s6XKzkNRiz8i3).
 func signature(s string) string {
+	if i := idPrefix(s); i > 0 && allAlnum(s[i+1:]) {
+		// usr_…: any body of letters and digits. Once typed values with
+		// this prefix made a parameter, usr_jiycl (no digit, no capital,
+		// not typed by itself) is one more of them.
+		return s[:i+1] + "*"
+	}
 	for i := 0; i < len(s) && i <= 6; i++ {
 		c := s[i]
 		if isLetter(c) {
