@@ -6,8 +6,6 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -18,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-sec/vigil/internal/bearer"
 	"github.com/vigil-sec/vigil/internal/discovery"
 	"github.com/vigil-sec/vigil/internal/event"
 	"github.com/vigil-sec/vigil/internal/store"
@@ -107,21 +106,12 @@ func (s *Server) Register(mux *http.ServeMux) {
 
 // wrap adds auth and the one error-to-response mapping.
 func (s *Server) wrap(fn handler) http.Handler {
-	want := sha256.Sum256([]byte(s.Token))
+	tok := bearer.New(s.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		err := func() error {
-			// The scheme is case-insensitive (RFC 7235).
-			auth := r.Header.Get("Authorization")
-			tok, ok := "", len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ")
-			if ok {
-				tok = auth[7:]
-			}
-			got := sha256.Sum256([]byte(tok))
-			// Compare digests in constant time: neither the token nor its
-			// length leaks through timing.
-			if !ok || s.Token == "" || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="vigil"`)
+			if !tok.Valid(r) {
+				bearer.Challenge(w)
 				return errorf(http.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
 			}
 			return fn(w, r)

@@ -392,3 +392,38 @@ func readRaw(path string) (string, error) {
 	b, err := io.ReadAll(mustOpen(path))
 	return string(b), err
 }
+
+// TestAdminProfilerToken: with admin.pprof on and an admin token set, the
+// profiler answers only with the token; probes and metrics stay open for
+// orchestrators and scrapers.
+func TestAdminProfilerToken(t *testing.T) {
+	up := echo(t, "a")
+	cfg := strings.Replace(baseConfig(up.URL, ""), "admin: 127.0.0.1:0", "admin: {addr: 127.0.0.1:0, token: t0k-123, pprof: true}", 1)
+	h := startGateway(t, cfg, server.Options{})
+	tests := []struct {
+		path, auth string
+		want       int
+	}{
+		{"/debug/pprof/", "", http.StatusUnauthorized},
+		{"/debug/pprof/", "Bearer wrong", http.StatusUnauthorized},
+		{"/debug/pprof/", "Bearer t0k-123", http.StatusOK},
+		{"/debug/pprof/symbol", "", http.StatusUnauthorized},
+		{"/healthz", "", http.StatusOK},
+		{"/readyz", "", http.StatusOK},
+		{"/metrics", "", http.StatusOK},
+	}
+	for _, tc := range tests {
+		req, _ := http.NewRequest("GET", h.Admin+tc.path, nil)
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET %s (auth %q): %d, want %d", tc.path, tc.auth, resp.StatusCode, tc.want)
+		}
+	}
+}

@@ -3,9 +3,11 @@ package server
 import (
 	"net/http"
 	"net/http/pprof"
+	"os"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/vigil-sec/vigil/internal/bearer"
 	"github.com/vigil-sec/vigil/internal/metrics"
 )
 
@@ -36,11 +38,26 @@ func AdminMux(m *metrics.Metrics, ready func() bool, extra func(*http.ServeMux))
 
 func (g *Gateway) adminMux() *http.ServeMux {
 	mux := AdminMux(g.Metrics, g.ready.Load, g.opts.Admin)
-	if g.cfg.Load().Admin.Pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	cfg := g.cfg.Load()
+	if cfg.Admin.Pprof {
+		// The profiler shows memory and can stall the process: behind the
+		// admin token when one is configured (admin.token or
+		// VIGIL_ADMIN_TOKEN), with a warning when none is.
+		guard := func(h http.HandlerFunc) http.Handler { return h }
+		token := os.Getenv("VIGIL_ADMIN_TOKEN")
+		if token == "" {
+			token = cfg.Admin.Token
+		}
+		if token != "" {
+			tok := bearer.New(token)
+			guard = func(h http.HandlerFunc) http.Handler { return tok.Require(h) }
+		} else {
+			g.log.Warn("admin.pprof is on without an admin token: the profiler is open to anyone who reaches the admin address")
+		}
+		mux.Handle("/debug/pprof/", guard(pprof.Index))
+		mux.Handle("/debug/pprof/profile", guard(pprof.Profile))
+		mux.Handle("/debug/pprof/symbol", guard(pprof.Symbol))
+		mux.Handle("/debug/pprof/trace", guard(pprof.Trace))
 	}
 	return mux
 }
