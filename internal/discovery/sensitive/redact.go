@@ -21,7 +21,7 @@ func (c *Classifier) RedactQuery(q string) string {
 		name, value, hasValue := strings.Cut(pair, "=")
 		if hasValue && value != "" {
 			dn, dv := unescapeQuery(name), unescapeQuery(value)
-			if c.Sensitive(dn, dv) {
+			if c.Sensitive(dn, dv) || secretParam(dn) {
 				if b.Len() == 0 {
 					b.Grow(len(q))
 				}
@@ -81,4 +81,38 @@ func unescapeQuery(s string) string {
 		return u
 	}
 	return s
+}
+
+// secretParam reports a query parameter whose value is masked in events
+// whatever it looks like: the inventory classifies a value as an API key
+// only when it looks like one, but an event must not keep a short or
+// oddly shaped token just because it did not (token=abc123,
+// access_token=ya29.…, sig=…, code=… of an OAuth redirect).
+func secretParam(name string) bool {
+	if fieldHints(name)&(hPassword|hSecret|hKey) != 0 {
+		return true
+	}
+	var buf [24]byte // lower-case letters and digits of name, without allocating
+	n := 0
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case isLower(c) || isDigit(c):
+		case isUpper(c):
+			c += 'a' - 'A'
+		default:
+			continue
+		}
+		if n == len(buf) {
+			return false
+		}
+		buf[n] = c
+		n++
+	}
+	switch string(buf[:n]) {
+	case "sig", "signature", "auth", "authorization", "session", "sessionid", "sessid", "phpsessid",
+		"jsessionid", "sid", "code", "otp", "pin", "cvv", "cvc", "cvv2", "xamzsignature", "xamzcredential":
+		return true
+	}
+	return false
 }

@@ -16,6 +16,16 @@ func TestRedact(t *testing.T) {
 		{"access_token=" + jwt, "c2lnbmF0dXJl", "access_token="},
 		{"password=hunter2&user=jane", "hunter2", "user=jane"},
 		{"card=4111%201111%201111%201111", "4111%201111%201111%201111", "card="},
+		// secret by name, whatever the value looks like
+		{"access_token=ya29.a0AfH6SMBx&page=2", "ya29.a0AfH6SMBx", "&page=2"},
+		{"token=abc123", "abc123", "token="},
+		{"code=4%2F0AX4XfWh&state=xyz", "0AX4XfWh", "&state=xyz"},
+		{"X-Amz-Signature=abcdef0123456789&X-Amz-Expires=300", "abcdef0123456789", "X-Amz-Expires=300"},
+		{"auth=Basic%20dXNlcjpwYXNz", "dXNlcjpwYXNz", "auth="},
+		{"cvv=123&qty=2", "cvv=123", "qty=2"},
+		// not secrets: pagination tokens, ordinary parameters
+		{"page_token=CAEQAA&q=shoes", "", "page_token=CAEQAA&q=shoes"},
+		{"sort=price&limit=20", "", "sort=price&limit=20"},
 	} {
 		got := c.RedactQuery(tc.in)
 		if tc.mustNot == "" && got != tc.in {
