@@ -258,9 +258,9 @@ func (s *testStage) Request(ctx context.Context, tx *pipeline.Txn) (pipeline.Ver
 	case "error":
 		return pipeline.Verdict{}, errors.New("backend unavailable")
 	case "slow":
-		time.Sleep(60 * time.Millisecond)
+		time.Sleep(400 * time.Millisecond) // 4x the stage timeout: slow however loaded the machine is
 	case "slow-block":
-		time.Sleep(60 * time.Millisecond)
+		time.Sleep(400 * time.Millisecond)
 		return pipeline.BlockWith(http.StatusForbidden, "test", "t-2", "late but decided"), nil
 	case "hang":
 		<-ctx.Done()
@@ -333,7 +333,7 @@ func TestStageFailurePolicy(t *testing.T) {
 			st := &testStage{name: "probe", behavior: tc.behavior, blocking: tc.blocking}
 			h := startGateway(t, baseConfig(a.URL, fmt.Sprintf(`protect:
   on_error: fail_open
-  stages: {probe: {on_error: %s, timeout: 20ms}}`, tc.policy)), server.Options{Deps: stage.Deps{Custom: []pipeline.Stage{st}}})
+  stages: {probe: {on_error: %s, timeout: 100ms}}`, tc.policy)), server.Options{Deps: stage.Deps{Custom: []pipeline.Stage{st}}})
 			start := time.Now()
 			resp, err := http.Get(h.URL + "/guarded")
 			if err != nil {
@@ -343,7 +343,7 @@ func TestStageFailurePolicy(t *testing.T) {
 			if resp.StatusCode != tc.want {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tc.want)
 			}
-			if tc.behavior == "hang" && time.Since(start) > 500*time.Millisecond {
+			if tc.behavior == "hang" && time.Since(start) > 800*time.Millisecond { // the stage hangs for 1s past its timeout
 				t.Fatalf("a hanging blocking stage held the request for %v", time.Since(start))
 			}
 			ev := h.eventFor(resp.Header.Get("Vigil-Txn"))
