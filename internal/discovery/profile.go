@@ -111,7 +111,6 @@ func ApplyProfiles(ep *Endpoint, profiles []*Profile) {
 			}
 		}
 		for _, op := range p.Ops {
-			op := op
 			o.ops[op.Type+" "+op.Name] = &op
 		}
 		agg.merge(o)

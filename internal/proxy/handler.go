@@ -206,18 +206,19 @@ func (rt *Runtime) proxyError(w http.ResponseWriter, r *http.Request, err error)
 	var mbe *http.MaxBytesError
 	var ne net.Error
 	var cbe *ClientBodyError
+	clientBody := errors.As(err, &cbe)
 	status, code, kind := http.StatusBadGateway, "bad_gateway", "connect"
 	switch {
 	case errors.As(err, &mbe):
 		status, code, kind = http.StatusRequestEntityTooLarge, "body_too_large", "client_body"
-	case errors.As(err, &cbe) && errors.As(cbe.Err, &ne) && ne.Timeout():
+	case clientBody && errors.As(cbe.Err, &ne) && ne.Timeout():
 		// net/http cancels the request's context when a body read times
 		// out, so this comes before the client-gone case.
 		status, code, kind = http.StatusRequestTimeout, "request_timeout", "client_body"
-	case r.Context().Err() != nil && (errors.Is(err, context.Canceled) || errors.As(err, &cbe)):
+	case r.Context().Err() != nil && (errors.Is(err, context.Canceled) || clientBody):
 		// The client went away; nobody is left to answer.
 		status, code, kind = 499, "client_closed", "client_closed"
-	case errors.As(err, &cbe):
+	case clientBody:
 		status, code, kind = http.StatusBadRequest, "bad_request", "client_body"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		status, code, kind = http.StatusGatewayTimeout, "upstream_timeout", "timeout"

@@ -33,7 +33,7 @@ func typed(raw string, maxLen int) bool {
 	if stem, ok := fileStem(s); ok {
 		// A static file is its own endpoint unless its stem is an id
 		// (/users/12.json, /Messages/SM3f9c…e1.json).
-		return allDigits(stem) || isUUID(stem) || prefixedHexID(stem)
+		return idStem(stem)
 	}
 	if allHex(s) && (len(s) >= 16 || len(s) >= 8 && hasDigit(s) && hasLetter(s)) {
 		return true // hashes, ObjectIds, short hex ids
@@ -228,11 +228,15 @@ func fileStem(s string) (string, bool) {
 // the template, as specs write it: /products/{parameter}.json.
 func idExt(s string) string {
 	stem, ok := fileStem(s)
-	if !ok || !(allDigits(stem) || isUUID(stem) || prefixedHexID(stem)) {
+	if !ok || !idStem(stem) {
 		return ""
 	}
 	return s[len(stem):]
 }
+
+// idStem reports whether a file name's stem is an id: digits, a UUID, or
+// a hex id with an optional short type prefix.
+func idStem(stem string) bool { return allDigits(stem) || isUUID(stem) || prefixedHexID(stem) }
 
 // paramExt returns the extension of a declared segment "{name}.ext", or "".
 func paramExt(s string) string {
