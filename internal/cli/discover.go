@@ -124,7 +124,7 @@ func runDiscover(ctx context.Context, e *env, o discoverOpts, files []string) er
 	}
 	switch o.format {
 	case "json":
-		err = writeJSON(e.stdout, eps, cmp, len(specs) > 0)
+		err = writeJSON(e.stdout, eps, cmp, len(specs) > 0, eng.Preflights())
 	case "openapi":
 		var doc []byte
 		doc, err = eng.OpenAPI(o.host)
@@ -132,7 +132,7 @@ func runDiscover(ctx context.Context, e *env, o discoverOpts, files []string) er
 			_, err = e.stdout.Write(append(doc, '\n'))
 		}
 	default:
-		writeTable(e.stdout, eps, cmp, len(specs) > 0)
+		writeTable(e.stdout, eps, cmp, len(specs) > 0, eng.Preflights())
 	}
 	if err != nil {
 		return problem(err)
@@ -287,17 +287,23 @@ type jsonEndpoint struct {
 	LastSeen  time.Time `json:"last_seen"`
 	Status    string    `json:"status"`
 	Sensitive []string  `json:"sensitive"`
+	// Kind: rest, graphql, grpc, websocket; static (files) and not_found
+	// (only ever answered 404: probes, typos) are not API operations.
+	Kind   string                `json:"kind"`
+	Params []discovery.PathParam `json:"path_params,omitempty"`
 }
 
-func writeJSON(w io.Writer, eps []discovery.Endpoint, cmp openapi.Comparison, withSpecs bool) error {
+func writeJSON(w io.Writer, eps []discovery.Endpoint, cmp openapi.Comparison, withSpecs bool, preflights uint64) error {
 	out := struct {
-		Endpoints []jsonEndpoint      `json:"endpoints"`
-		Unused    []map[string]string `json:"unused,omitempty"`
-		Diffs     []openapi.Diff      `json:"diffs,omitempty"`
-	}{Endpoints: make([]jsonEndpoint, 0, len(eps))}
+		Endpoints  []jsonEndpoint      `json:"endpoints"`
+		Preflights uint64              `json:"preflights"` // CORS pre-flights (OPTIONS), not endpoints
+		Unused     []map[string]string `json:"unused,omitempty"`
+		Diffs      []openapi.Diff      `json:"diffs,omitempty"`
+	}{Endpoints: make([]jsonEndpoint, 0, len(eps)), Preflights: preflights}
 	for _, ep := range eps {
 		out.Endpoints = append(out.Endpoints, jsonEndpoint{Host: ep.Host, Method: ep.Method, Path: ep.Path, Hits: ep.Hits,
-			FirstSeen: ep.FirstSeen, LastSeen: ep.LastSeen, Status: statusOrDefault(ep.Status), Sensitive: ep.Sensitive})
+			FirstSeen: ep.FirstSeen, LastSeen: ep.LastSeen, Status: statusOrDefault(ep.Status), Sensitive: ep.Sensitive,
+			Kind: ep.Kind, Params: ep.PathParams})
 	}
 	if withSpecs {
 		for _, op := range cmp.Unused {
@@ -310,6 +316,24 @@ func writeJSON(w io.Writer, eps []discovery.Endpoint, cmp openapi.Comparison, wi
 	return enc.Encode(out)
 }
 
+// paramSummary renders a template's parameters for the table:
+// "{parameter}: username (jane.doe, dev_ops42, …)".
+func paramSummary(ps []discovery.PathParam) string {
+	if len(ps) == 0 {
+		return "-"
+	}
+	parts := make([]string, 0, len(ps))
+	for _, p := range ps {
+		ex := p.Examples
+		more := ""
+		if len(ex) > 3 {
+			ex, more = ex[:3], ", …"
+		}
+		parts = append(parts, fmt.Sprintf("%s: %s (%s%s)", p.Name, p.Kind, strings.Join(ex, ", "), more))
+	}
+	return strings.Join(parts, "; ")
+}
+
 // statusOrDefault: without specs every endpoint is simply "observed".
 func statusOrDefault(s string) string {
 	if s == "" {
@@ -318,7 +342,7 @@ func statusOrDefault(s string) string {
 	return s
 }
 
-func writeTable(w io.Writer, eps []discovery.Endpoint, cmp openapi.Comparison, withSpecs bool) {
+func writeTable(w io.Writer, eps []discovery.Endpoint, cmp openapi.Comparison, withSpecs bool, preflights uint64) {
 	type row struct {
 		host, path string
 		methods    []string
@@ -326,14 +350,21 @@ func writeTable(w io.Writer, eps []discovery.Endpoint, cmp openapi.Comparison, w
 		last       time.Time
 		status     []string
 		sensitive  []string
+		params     []discovery.PathParam
 	}
 	var rows []*row
 	idx := map[string]*row{}
+	var notFound, notFoundHits int64
 	for _, ep := range eps {
+		if ep.Kind == "not_found" {
+			notFound++
+			notFoundHits += ep.Hits
+			continue
+		}
 		k := ep.Host + " " + ep.Path
 		r := idx[k]
 		if r == nil {
-			r = &row{host: ep.Host, path: ep.Path}
+			r = &row{host: ep.Host, path: ep.Path, params: ep.PathParams}
 			idx[k] = r
 			rows = append(rows, r)
 		}
@@ -352,7 +383,7 @@ func writeTable(w io.Writer, eps []discovery.Endpoint, cmp openapi.Comparison, w
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tRESOURCE PATH\tMETHODS\tHITS\tLAST OBSERVED\tSTATUS\tSENSITIVE")
+	fmt.Fprintln(tw, "HOST\tRESOURCE PATH\tMETHODS\tHITS\tLAST OBSERVED\tSTATUS\tSENSITIVE\tPARAMETERS")
 	for _, r := range rows {
 		host := r.host
 		if host == "" {
@@ -362,11 +393,15 @@ func writeTable(w io.Writer, eps []discovery.Endpoint, cmp openapi.Comparison, w
 		if sens == "" {
 			sens = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", host, r.path, strings.Join(r.methods, ", "), r.hits,
-			r.last.UTC().Format("2006-01-02 15:04:05"), strings.Join(r.status, ","), sens)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", host, r.path, strings.Join(r.methods, ", "), r.hits,
+			r.last.UTC().Format("2006-01-02 15:04:05"), strings.Join(r.status, ","), sens, paramSummary(r.params))
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\n%d endpoints, %d resource paths\n", len(eps), len(rows))
+	fmt.Fprintf(w, "\n%d endpoints, %d resource paths\n", len(eps)-int(notFound), len(rows))
+	if notFound > 0 || preflights > 0 {
+		fmt.Fprintf(w, "not shown: %d paths that only answered 404 (%d requests: probes, typos), %d CORS pre-flights\n",
+			notFound, notFoundHits, preflights)
+	}
 	if withSpecs && len(cmp.Unused) > 0 {
 		fmt.Fprintf(w, "\nDocumented but never called (%d):\n", len(cmp.Unused))
 		for _, op := range cmp.Unused {

@@ -39,10 +39,17 @@ type jsonRow struct {
 	LastSeen  time.Time `json:"last_seen"`
 	Status    string    `json:"status"`
 	Sensitive []string  `json:"sensitive"`
+	Kind      string    `json:"kind"`
+	Params    []struct {
+		Position int      `json:"position"`
+		Kind     string   `json:"kind"`
+		Examples []string `json:"examples"`
+	} `json:"path_params"`
 }
 
 type jsonOut struct {
-	Endpoints []jsonRow `json:"endpoints"`
+	Endpoints  []jsonRow `json:"endpoints"`
+	Preflights int64     `json:"preflights"`
 	Unused    []struct {
 		Method      string `json:"method"`
 		Path        string `json:"path"`
@@ -50,8 +57,12 @@ type jsonOut struct {
 	} `json:"unused"`
 }
 
-// specKeys are the SPEC's fields of an endpoint row.
-var specKeys = []string{"first_seen", "hits", "host", "last_seen", "method", "path", "sensitive", "status"}
+// specKeys are the SPEC's fields of an endpoint row; extraKeys the ones
+// Vigil adds (the SPEC lets fields be added, never renamed or dropped).
+var (
+	specKeys  = []string{"first_seen", "hits", "host", "last_seen", "method", "path", "sensitive", "status"}
+	extraKeys = []string{"kind", "path_params"}
+)
 
 // decodeJSON checks that out has the SPEC shape and decodes it.
 func decodeJSON(t testing.TB, out string) jsonOut {
@@ -70,9 +81,15 @@ func decodeJSON(t testing.TB, out string) jsonOut {
 		for k := range row {
 			keys = append(keys, k)
 		}
-		slices.Sort(keys)
-		if !slices.Equal(keys, specKeys) {
-			t.Fatalf("endpoint %d has keys %v, want the SPEC's %v", i, keys, specKeys)
+		for _, k := range specKeys {
+			if _, ok := row[k]; !ok {
+				t.Fatalf("endpoint %d has keys %v, lacks the SPEC's %q", i, keys, k)
+			}
+		}
+		for _, k := range keys {
+			if !slices.Contains(specKeys, k) && !slices.Contains(extraKeys, k) {
+				t.Fatalf("endpoint %d has an unknown key %q", i, k)
+			}
 		}
 		if s := string(row["sensitive"]); s == "null" {
 			t.Fatalf("endpoint %d: sensitive is null, want an array", i)
@@ -153,9 +170,14 @@ func TestDiscoverApacheJSON(t *testing.T) {
 	if !strings.Contains(r.stderr, fmt.Sprintf("%d lines (combined)", lines)) {
 		t.Errorf("stderr does not report %d lines of combined format:\n%s", lines, r.stderr)
 	}
-	if got := o.totalHits(); got != lines-broken {
-		t.Errorf("hits sum to %d, want %d lines - %d broken", got, lines, broken)
+	// CORS pre-flights (OPTIONS) are counted apart, not as endpoints.
+	if got := o.totalHits() + o.Preflights; got != lines-broken {
+		t.Errorf("hits sum to %d (with %d pre-flights), want %d lines - %d broken", got, o.Preflights, lines, broken)
 	}
+	if o.Preflights != perMethod["OPTIONS"] {
+		t.Errorf("pre-flights: %d, the log has %d OPTIONS requests", o.Preflights, perMethod["OPTIONS"])
+	}
+	delete(perMethod, "OPTIONS")
 	gotMethod := map[string]int64{}
 	for _, e := range o.Endpoints {
 		gotMethod[e.Method] += e.Hits
@@ -422,7 +444,7 @@ func TestDiscoverTable(t *testing.T) {
 	}
 	lines := strings.Split(r.stdout, "\n")
 	header := strings.Fields(strings.ReplaceAll(strings.ReplaceAll(lines[0], "RESOURCE PATH", "RESOURCE_PATH"), "LAST OBSERVED", "LAST_OBSERVED"))
-	if want := []string{"HOST", "RESOURCE_PATH", "METHODS", "HITS", "LAST_OBSERVED", "STATUS", "SENSITIVE"}; !slices.Equal(header, want) {
+	if want := []string{"HOST", "RESOURCE_PATH", "METHODS", "HITS", "LAST_OBSERVED", "STATUS", "SENSITIVE", "PARAMETERS"}; !slices.Equal(header, want) {
 		t.Fatalf("table header %q, want columns %v", lines[0], want)
 	}
 	// Each resource path is one row with its hits; ids are templated.
@@ -443,6 +465,10 @@ func TestDiscoverTable(t *testing.T) {
 			}
 			if f[6] != "observed" {
 				t.Errorf("row %q: status %q, want observed", l, f[6])
+			}
+			// The parameter's kind and examples are shown to judge a merge.
+			if strings.Contains(f[1], "{") && !strings.Contains(l, "{parameter}: integer (") {
+				t.Errorf("row %q: no parameter kind and examples", l)
 			}
 			delete(wantRows, f[1])
 		}

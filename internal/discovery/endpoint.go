@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"maps"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -18,7 +19,7 @@ type Endpoint struct {
 	Host      string    `json:"host"`
 	Method    string    `json:"method"`
 	Path      string    `json:"path"`
-	Kind      string    `json:"kind"` // rest, grpc, graphql, websocket, static
+	Kind      string    `json:"kind"` // rest, grpc, graphql, websocket, static, not_found
 	Hits      int64     `json:"hits"`
 	FirstSeen time.Time `json:"first_seen"`
 	LastSeen  time.Time `json:"last_seen"`
@@ -43,6 +44,18 @@ type Endpoint struct {
 	Operations      []GraphQLOperation  `json:"graphql_operations,omitempty"`
 	SpecPath        string              `json:"spec_path,omitempty"`
 	StatusReason    string              `json:"status_reason,omitempty"`
+	// PathParams describe the template's parameters: their kind and a few
+	// example values (masked when sensitive), so that a user can judge a
+	// merge.
+	PathParams []PathParam `json:"path_params,omitempty"`
+}
+
+// PathParam is one parameter segment of a template.
+type PathParam struct {
+	Position int      `json:"position"` // index of the segment, from 0
+	Name     string   `json:"name"`     // {parameter}, or the spec's name
+	Kind     string   `json:"kind"`     // integer, uuid, hex, date, email, id, username, slug, name, enum
+	Examples []string `json:"examples"`
 }
 
 // Latency summarizes an endpoint's latency.
@@ -78,6 +91,7 @@ func EndpointID(host, method, path string) string {
 type entry struct {
 	key        key
 	sample     string // a raw path, kept in memory only, to re-key on template changes
+	samples    []string // a few distinct raw paths: examples of the parameters
 	kind       string
 	hits       int64
 	first      time.Time
@@ -127,8 +141,20 @@ func newEntry(k key, now time.Time) *entry {
 		alertedClass: map[string]bool{}}
 }
 
+// maxSamples bounds the distinct raw paths an entry keeps as examples.
+const maxSamples = 8
+
+func (e *entry) addSample(path string) {
+	if len(e.samples) < maxSamples && !slices.Contains(e.samples, path) {
+		e.samples = append(e.samples, path)
+	}
+}
+
 // merge folds o into e (used when templates merge).
 func (e *entry) merge(o *entry) {
+	for _, s := range o.samples {
+		e.addSample(s)
+	}
 	e.hits += o.hits
 	if o.first.Before(e.first) {
 		e.first = o.first
@@ -195,11 +221,28 @@ func (e *entry) classList() []string {
 	return slices.Sorted(maps.Keys(e.classes))
 }
 
+// viewKind is the entry's kind; an endpoint that only ever answered 404
+// is "not_found": probes and typos, not an operation the upstream serves.
+func (e *entry) viewKind() string {
+	if e.hits > 0 && e.kind == "rest" {
+		var n404 int64
+		for _, c := range e.status {
+			if c.k == http.StatusNotFound {
+				n404 = c.n
+			}
+		}
+		if n404 == e.hits {
+			return "not_found"
+		}
+	}
+	return e.kind
+}
+
 // view renders the public row. full adds schemas and parameters.
 func (e *entry) view(full bool) Endpoint {
 	ep := Endpoint{
 		ID: EndpointID(e.key.host, e.key.method, e.key.path), Host: e.key.host, Method: e.key.method, Path: e.key.path,
-		Kind: e.kind, Hits: e.hits, FirstSeen: e.first, LastSeen: e.last, Protected: e.protected,
+		Kind: e.viewKind(), Hits: e.hits, FirstSeen: e.first, LastSeen: e.last, Protected: e.protected,
 		Status: e.specStatus, Sensitive: e.classList(), SpecPath: e.specPath, StatusReason: e.specReason,
 	}
 	if ep.Sensitive == nil {

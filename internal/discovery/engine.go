@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"log/slog"
 	"mime"
+	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,10 +72,11 @@ type Engine struct {
 	sinceRek int       // observations since
 	specs    []*openapi.Spec
 
-	queue    chan Observation
-	dropped  atomic.Uint64
-	overflow atomic.Uint64
-	observed atomic.Uint64
+	queue      chan Observation
+	dropped    atomic.Uint64
+	overflow   atomic.Uint64
+	preflights atomic.Uint64
+	observed   atomic.Uint64
 }
 
 // New builds an engine.
@@ -170,9 +173,21 @@ func (e *Engine) Observe(o *Observation) {
 	if path == "" {
 		path = "/"
 	}
+	if strings.EqualFold(o.Method, "OPTIONS") {
+		// CORS pre-flights repeat the paths of real calls; they are not
+		// operations of the API.
+		e.preflights.Add(1)
+		return
+	}
 	tmpl := o.Endpoint
-	if tmpl == "" || strings.IndexByte(tmpl, '{') < 0 {
-		tmpl = e.tmpl.ObserveTemplate(path)
+	switch {
+	case tmpl != "" && strings.IndexByte(tmpl, '{') >= 0:
+	case o.Status == http.StatusNotFound:
+		// Scanner probes and mistyped paths are no evidence of the
+		// API's shape: template them without learning from them.
+		tmpl = e.tmpl.Template(path)
+	default:
+		tmpl = e.tmpl.ObserveRequest(o.Method, path)
 	}
 	if len(o.Method) > 16 {
 		o.Method = o.Method[:16]
@@ -198,6 +213,7 @@ func (e *Engine) Observe(o *Observation) {
 		e.classifyLocked(en)
 	}
 	en.sample = path
+	en.addSample(path)
 	en.hits++
 	if now.Before(en.first) {
 		en.first = now
@@ -401,8 +417,13 @@ func (e *Engine) maybeRekeyLocked(force bool) {
 	e.rekeyLocked()
 }
 
+// Preflights counts CORS pre-flight requests (OPTIONS), which are not
+// inventory endpoints.
+func (e *Engine) Preflights() uint64 { return e.preflights.Load() }
+
 // settle brings the inventory up to date with the templater before a read.
 func (e *Engine) settle() {
+	e.tmpl.Settle()
 	e.mu.RLock()
 	stale := e.tmpl.Generation() != e.gen
 	e.mu.RUnlock()
@@ -478,7 +499,7 @@ func (e *Engine) Endpoints() []Endpoint {
 	defer e.mu.RUnlock()
 	out := make([]Endpoint, 0, len(e.entries))
 	for _, en := range e.entries {
-		out = append(out, en.view(false))
+		out = append(out, e.viewLocked(en, false))
 	}
 	sortEndpoints(out)
 	return out
@@ -491,7 +512,7 @@ func (e *Engine) Endpoint(id string) (Endpoint, bool) {
 	defer e.mu.RUnlock()
 	for _, en := range e.entries {
 		if EndpointID(en.key.host, en.key.method, en.key.path) == id {
-			return en.view(true), true
+			return e.viewLocked(en, true), true
 		}
 	}
 	return Endpoint{}, false
@@ -504,10 +525,69 @@ func (e *Engine) Full() []Endpoint {
 	defer e.mu.RUnlock()
 	out := make([]Endpoint, 0, len(e.entries))
 	for _, en := range e.entries {
-		out = append(out, en.view(true))
+		out = append(out, e.viewLocked(en, true))
 	}
 	sortEndpoints(out)
 	return out
+}
+
+// viewLocked renders an entry with its path parameters.
+func (e *Engine) viewLocked(en *entry, full bool) Endpoint {
+	ep := en.view(full)
+	ep.PathParams = e.pathParams(en)
+	return ep
+}
+
+// pathParams describes the parameter segments of en's template from the
+// raw paths it keeps as samples.
+func (e *Engine) pathParams(en *entry) []PathParam {
+	tmpl := en.key.path
+	if strings.IndexByte(tmpl, '{') < 0 {
+		return nil
+	}
+	tsegs := splitSegments(tmpl)
+	var out []PathParam
+	for i, ts := range tsegs {
+		if !strings.HasPrefix(ts, "{") {
+			continue
+		}
+		name := ts
+		if j := strings.IndexByte(ts, '}'); j > 0 {
+			name = ts[:j+1]
+		}
+		p := PathParam{Position: i, Name: name, Examples: []string{}}
+		var raw []string
+		for _, s := range en.samples {
+			segs := splitSegments(s)
+			if i >= len(segs) {
+				continue
+			}
+			v := segs[i]
+			if ext := ts[len(name):]; ext != "" {
+				v = strings.TrimSuffix(v, ext)
+			}
+			if slices.Contains(raw, v) {
+				continue
+			}
+			raw = append(raw, v)
+			if e.cls.Sensitive("", unescape(v)) {
+				v = sensitive.Mask(unescape(v))
+			}
+			p.Examples = append(p.Examples, v)
+		}
+		p.Kind = template.ParamKind(raw, en.hits)
+		out = append(out, p)
+	}
+	return out
+}
+
+// splitSegments splits a path as the templater does: no query, no empty
+// segments.
+func splitSegments(p string) []string {
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	return strings.FieldsFunc(p, func(r rune) bool { return r == '/' })
 }
 
 // Len is the number of endpoints.

@@ -303,8 +303,10 @@ func TestAccuracySynthetic(t *testing.T) {
 //   - ...except purely numeric segments, with or without a file extension
 //     (blog archive years and days, /files/blogposts/yyyymmdd/ folders,
 //     /blog/geekery/84.html), which are ids;
-//   - and /blog/tags/{tag}: the one open-vocabulary listing of the site
-//     (249 distinct tags in the log).
+//   - and the site's open listings: /blog/tags/{tag} (249 distinct tags in
+//     the log), and the named entries of /projects/, /scripts/, /articles/
+//     and of the blog's categories (/blog/geekery/{post}), pages that a CMS
+//     serves from one route. Files (index.html, a .png) stay constant.
 //
 // Paths are compared after the templater's normalization (query dropped,
 // empty segments and the trailing slash removed).
@@ -324,6 +326,9 @@ func apacheTruth(path string) string {
 		case allDigits(stem):
 			segs[i] = Param + s[len(stem):] // an id keeps its extension: {parameter}.html
 		case i == 2 && segs[0] == "blog" && segs[1] == "tags":
+			segs[i] = Param
+		case i == 1 && (segs[0] == "projects" || segs[0] == "scripts" || segs[0] == "articles") && !isFileName(s),
+			i == 2 && segs[0] == "blog" && segs[1] == "geekery" && !isFileName(s):
 			segs[i] = Param
 		}
 	}

@@ -99,19 +99,19 @@ func TestRevisable(t *testing.T) {
 	// the same 40 names keep coming back they are vocabulary again.
 	tp := New(Config{MinDistinct: 10})
 	for i := 0; i < 15; i++ {
-		tp.Observe(fmt.Sprintf("/route%c%c", 'a'+i%26, 'a'+i/26))
+		tp.Observe(fmt.Sprintf("/api/route%c%c", 'a'+i%26, 'a'+i/26))
 	}
-	if got := tp.Template("/routeaa"); got != "/{parameter}" {
+	if got := tp.Template("/api/routeaa"); got != "/api/{parameter}" {
 		t.Fatalf("after 15 distinct: %q", got)
 	}
 	g := tp.Generation()
 	for r := 0; r < 60; r++ {
 		for i := 0; i < 15; i++ {
-			tp.Observe(fmt.Sprintf("/route%c%c", 'a'+i%26, 'a'+i/26))
+			tp.Observe(fmt.Sprintf("/api/route%c%c", 'a'+i%26, 'a'+i/26))
 		}
 	}
-	if got := tp.Template("/routeaa"); got != "/routeaa" {
-		t.Errorf("after repetition: %q, want /routeaa", got)
+	if got := tp.Template("/api/routeaa"); got != "/api/routeaa" {
+		t.Errorf("after repetition: %q, want /api/routeaa", got)
 	}
 	if tp.Generation() <= g {
 		t.Error("Generation did not move")

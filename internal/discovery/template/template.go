@@ -132,6 +132,15 @@ type node struct {
 	// values holds the distinct values of a learned parameter until it is
 	// confirmed; nil afterwards.
 	values map[string]uint32
+	// strong: the parameter was learned from value marks or shared
+	// continuations, not from counts alone; repetition does not undo it.
+	strong bool
+	// methods: PUT, PATCH or DELETE requests ended here.
+	methods uint8
+	// checked is the number of constant children at the last merge check.
+	checked int
+	// dyn: a request that is not for a static file ended at or below.
+	dyn bool
 }
 
 // Templater learns endpoint templates. Template may be called from many
@@ -143,11 +152,20 @@ type Templater struct {
 	root  *node
 	nodes int
 	gen   atomic.Uint64
+	// pool holds values learned for untyped parameters anywhere in the
+	// tree (bounded): the same username under /users/ and /teams/{t}/
+	// members/ is evidence for both positions.
+	pool map[string]bool
+	// observed counts observations since the last whole-tree settle.
+	observed int
 }
+
+// poolMax bounds the shared value pool.
+const poolMax = 1 << 16
 
 // New returns a Templater; a zero Config means DefaultConfig.
 func New(cfg Config) *Templater {
-	return &Templater{cfg: cfg.withDefaults(), root: &node{tmpl: "/"}, nodes: 1}
+	return &Templater{cfg: cfg.withDefaults(), root: &node{tmpl: "/"}, nodes: 1, pool: make(map[string]bool)}
 }
 
 // Generation increases whenever a learned merge or split, a pin, a forced
@@ -183,27 +201,82 @@ func (t *Templater) segments(path string, buf []string) []string {
 }
 
 // Observe records one request path as evidence. It may change templates.
-func (t *Templater) Observe(path string) { t.ObserveTemplate(path) }
+func (t *Templater) Observe(path string) { t.ObserveRequest("", path) }
 
 // ObserveTemplate records path and returns its template.
-func (t *Templater) ObserveTemplate(path string) string {
+func (t *Templater) ObserveTemplate(path string) string { return t.ObserveRequest("", path) }
+
+// ObserveRequest records a request (its method is evidence too: a value
+// that receives PUT, PATCH or DELETE is an item) and returns its template.
+func (t *Templater) ObserveRequest(method, path string) string {
 	var buf [16]string
 	segs := t.segments(path, buf[:])
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.observed++
+	if t.observed >= max(4096, t.nodes) {
+		t.settleAll()
+	}
 	n := t.root
 	n.hits++
 	grpc := isGRPC(segs)
+	nodes := t.nodes
+	var grew *node // the deepest position that got a new constant child
 	for _, s := range segs {
 		c := t.step(n, s, grpc)
 		if c == nil {
 			// The tree is full: answer from shape rules.
 			return t.templateLocked(segs)
 		}
+		if t.nodes > nodes && !grpc && !c.isParam && grew == nil {
+			grew = n
+		}
+		nodes = t.nodes
 		n = c
 	}
 	n.ends++
+	n.methods |= methodBit(method)
+	if !n.static || n.seg[0] == '{' {
+		for d := n; d != nil && !d.dyn; d = d.parent {
+			d.dyn = true
+		}
+	}
+	// Weigh the evidence where the path grew the tree (and one level up,
+	// whose candidates' continuations it changed), now that the whole
+	// path is known.
+	if grew != nil {
+		g := t.gen.Load()
+		for i, m := 0, grew; i < 2 && m != nil; i, m = i+1, m.parent {
+			if k := len(m.consts); k < 16 || k >= m.checked+m.checked/4 {
+				t.maybeMerge(m)
+			}
+		}
+		if t.gen.Load() != g {
+			return t.templateLocked(segs)
+		}
+	}
 	return n.tmpl
+}
+
+// Settle re-weighs the evidence at every position of the tree (it also
+// happens by itself as traffic grows). Call it before reading the final
+// templates of a batch of traffic, as vigil discover does at the end of
+// its input and the live inventory does on its tick.
+func (t *Templater) Settle() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.observed > 0 {
+		t.settleAll()
+	}
+}
+
+func (t *Templater) settleAll() {
+	t.observed = 0
+	before := t.gen.Load()
+	t.settle(t.root)
+	if t.gen.Load() != before {
+		t.settle(t.root) // merges below can enable merges above
+	}
 }
 
 // step moves from n to the child for segment s, creating it if needed, and
@@ -240,7 +313,7 @@ func (t *Templater) step(n *node, s string, constant bool) *node {
 			}
 			return t.hitParam(n, s, true)
 		}
-		if n.param != nil && (n.param.untyped || n.param.hasSig(s)) {
+		if n.param != nil && (n.param.untyped && !isFileName(s) || n.param.hasSig(s)) {
 			return t.hitParam(n, s, false)
 		}
 	}
@@ -251,13 +324,6 @@ func (t *Templater) step(n *node, s string, constant bool) *node {
 	c.split = constant
 	_, c.static = fileStem(s)
 	c.hits++
-	if !constant {
-		t.maybeMerge(n)
-		if n.consts[s] != c {
-			// Merged: the hit now lives in the parameter.
-			return n.param
-		}
-	}
 	return c
 }
 
@@ -394,7 +460,7 @@ func depth(n *node) int {
 // shouldUnmerge: a learned parameter whose few values keep coming back is
 // vocabulary after all.
 func (t *Templater) shouldUnmerge(p *node) bool {
-	if p.spec || p.values == nil || p.hits < 100 || len(p.values) >= 2*t.cfg.MinDistinct {
+	if p.spec || p.strong || p.values == nil || p.hits < 100 || len(p.values) >= 2*t.cfg.MinDistinct {
 		return false
 	}
 	return float64(len(p.values)) < float64(p.hits)*t.cfg.MinRatio/4
@@ -446,75 +512,40 @@ func count(n *node) int {
 }
 
 // maybeMerge merges n's constant children into a parameter when the
-// evidence says they are values.
+// evidence says they are values (mergeDecision).
 func (t *Templater) maybeMerge(n *node) {
+	n.checked = len(n.consts)
 	if n.param != nil && n.param.spec {
 		return
 	}
-	var cands []*node
-	for _, c := range n.consts {
-		if !c.spec && !c.split && !c.static {
-			cands = append(cands, c)
-		}
-	}
-	forced := len(cands) >= t.cfg.MaxChildren
-	if !forced {
-		if len(cands) < t.cfg.MinDistinct {
-			return
-		}
-		if len(cands) < t.cfg.ManyDistinct && float64(len(cands)) < float64(n.hits-n.ends)*t.cfg.MinRatio {
-			return
-		}
-	}
-	// Siblings look alike unless they carry a sub-tree of their own: two or
-	// more child keys, none of which (nor of their children's keys) another
-	// sibling has.
-	sets := make([]map[string]bool, len(cands))
-	keys := make(map[string]int)
-	for i, c := range cands {
-		set := subtreeKeys(c)
-		sets[i] = set
-		for k := range set {
-			keys[k]++
-		}
-	}
-	alike := cands[:0:0]
-	for i, c := range cands {
-		own := len(c.consts)
-		if c.param != nil {
-			own++
-		}
-		ok := own < 2 || forced
-		for k := range sets[i] {
-			if ok {
-				break
-			}
-			ok = keys[k] > 1
-		}
-		if ok {
-			alike = append(alike, c)
-		}
-	}
-	if !forced && float64(len(alike)) < float64(len(cands))*t.cfg.Alike {
+	merge, strong := t.mergeDecision(n)
+	if len(merge) == 0 {
 		return
 	}
+	forced := len(merge) >= t.cfg.MaxChildren
 	p := t.paramChild(n)
 	if !p.untyped {
 		p.untyped = true
 		if p.values == nil && !forced {
-			p.values = make(map[string]uint32, len(alike))
+			p.values = make(map[string]uint32, len(merge))
 		}
 	}
-	for _, c := range alike {
+	p.strong = p.strong || strong
+	for _, c := range merge {
 		delete(n.consts, c.seg)
 		if p.values != nil {
 			p.values[c.seg] += uint32(c.hits)
 		}
+		if len(t.pool) < poolMax {
+			t.pool[c.seg] = true
+		}
+		p.methods |= c.methods
 		t.fold(p, c)
 	}
 	if p.values != nil && len(p.values) >= t.cfg.ConfirmDistinct {
 		p.values = nil
 	}
+	n.checked = len(n.consts)
 	t.retemplate(p)
 	t.settle(p)
 	t.gen.Add(1)
@@ -558,6 +589,8 @@ func (t *Templater) fold(dst, src *node) {
 	t.nodes--
 	dst.hits += src.hits
 	dst.ends += src.ends
+	dst.methods |= src.methods
+	dst.dyn = dst.dyn || src.dyn
 	dst.typed = dst.typed || src.typed
 	for k, c := range src.consts {
 		switch d := dst.consts[k]; {
@@ -609,7 +642,7 @@ func (t *Templater) settle(n *node) {
 	if n.param != nil {
 		t.settle(n.param)
 	}
-	if len(n.consts) >= t.cfg.MinDistinct {
+	if len(n.consts) >= 2 {
 		t.maybeMerge(n)
 	}
 }
@@ -657,7 +690,7 @@ func (t *Templater) templateLocked(segs []string) string {
 				if next == nil {
 					return t.offTree(n, segs, i)
 				}
-			case n.param != nil && (n.param.untyped || n.param.hasSig(s)):
+			case n.param != nil && (n.param.untyped && !isFileName(s) || n.param.hasSig(s)):
 				next = n.param
 			}
 		}

@@ -1,0 +1,378 @@
+package template
+
+import (
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// The structural evidence that decides whether untyped sibling segments
+// (usernames, slugs, label names) are values of one parameter or a set of
+// literals (the API's vocabulary). No single count decides; the rules
+// combine:
+//
+//   - cardinality and repetition: many distinct siblings with few hits each
+//     are values, a handful requested again and again are vocabulary;
+//   - continuation shape: siblings whose sub-trees share literal keys
+//     (/mirrors/X/status for many X, or /repos/X/Y/issues two levels down)
+//     are one parameter; siblings with sub-trees of their own are literals;
+//   - lexical value marks: digits inside a word (web-2024), dots, percent
+//     escapes, capitals after a separator, SHOUTING_SNAKE: shapes that
+//     hand-written API vocabulary (users, payment_intents, IncomingPhone
+//     Numbers, oauth2) does not take;
+//   - value pools: a segment already learned as a value of a parameter
+//     elsewhere in the tree (the same usernames under /users/ and /teams/
+//     {team}/members/) is a value here too;
+//   - methods: a sibling that received PUT, PATCH or DELETE is more likely
+//     an item than a collection;
+//   - the parent: the children of a plural collection segment (/users,
+//     /licenses, /secrets) are items more often than not; the root's are
+//     not.
+
+// Method bits recorded on nodes.
+const (
+	mPut uint8 = 1 << iota
+	mPatch
+	mDelete
+)
+
+func methodBit(m string) uint8 {
+	switch m {
+	case "PUT", "put":
+		return mPut
+	case "PATCH", "patch":
+		return mPatch
+	case "DELETE", "delete":
+		return mDelete
+	}
+	return 0
+}
+
+// valueMarked reports whether a raw untyped segment carries a mark that
+// API vocabulary rarely has. Such a mark alone does not make a parameter;
+// it is evidence that a set of siblings are values.
+func valueMarked(raw string) bool {
+	s := raw
+	if strings.IndexByte(s, '%') >= 0 {
+		return true // encoded spaces, slashes, '#': label and language names
+	}
+	if len(s) > 40 {
+		return true
+	}
+	var letters, digits, upper, lower, seps int
+	upperAfterSep := false
+	prevSep := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z':
+			letters++
+			lower++
+			prevSep = false
+		case c >= 'A' && c <= 'Z':
+			letters++
+			upper++
+			if prevSep {
+				upperAfterSep = true
+			}
+			prevSep = false
+		case c >= '0' && c <= '9':
+			digits++
+			prevSep = false
+		case c == '-' || c == '_':
+			seps++
+			prevSep = true
+		default:
+			return true // . @ ~ : + ! ' ( ) * , ; = and bytes beyond ASCII
+		}
+	}
+	switch {
+	case letters == 0:
+		return true
+	case upper >= 2 && lower == 0:
+		return true // DEPLOY_KEY, NPM_TOKEN, US
+	case upperAfterSep && lower > 0:
+		return true // Objective-C, Jane-Doe
+	case digits > 0 && seps > 0:
+		return true // web-2024, dev_ops42, pro-2024 (top_100 stays a word)
+	case digits > 0 && !wordWithVersion(s):
+		return true // user42, team7b; not oauth2, ipv6, sha256, s3
+	}
+	return false
+}
+
+// wordWithVersion reports a word with a short trailing number as API
+// vocabulary spells it: oauth2, ipv6, sha256, s3, v1, html5, i18n, k8s.
+func wordWithVersion(s string) bool {
+	i := len(s)
+	for i > 0 && s[i-1] >= '0' && s[i-1] <= '9' {
+		i--
+	}
+	if i == len(s) {
+		// digits inside: i18n, k8s, x86 stay words when short
+		return len(s) <= 5
+	}
+	return len(s)-i <= 3 && i >= 1 && i <= 6 && allLetters(s[:i])
+}
+
+func allLetters(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isLetter(s[i]) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// isVersion reports an API version segment (v1, v2beta1, V3): never merged
+// with its siblings by shape or continuation alone.
+func isVersion(s string) bool {
+	if len(s) < 2 || s[0] != 'v' && s[0] != 'V' || s[1] < '0' || s[1] > '9' {
+		return false
+	}
+	return allAlnum(s[1:])
+}
+
+// plural reports a segment that names a collection (users, licenses,
+// secrets, IncomingPhoneNumbers, categories): its children are usually
+// items. A shape rule, not a word list: an English plural ending.
+func plural(seg string) bool {
+	if isParamLiteral(seg) || strings.IndexByte(seg, '.') >= 0 {
+		return false
+	}
+	if d, err := url.PathUnescape(seg); err == nil {
+		seg = d
+	}
+	n := len(seg)
+	if n < 4 || !allLetters(strings.ReplaceAll(strings.ReplaceAll(seg, "-", ""), "_", "")) {
+		return false
+	}
+	last := seg[n-1] | 0x20
+	prev := seg[n-2] | 0x20
+	if last != 's' {
+		return false
+	}
+	switch prev {
+	case 's', 'u', 'i': // access, status, analysis
+		return false
+	}
+	return true
+}
+
+// candidate is one untyped constant child weighed for a merge.
+type candidate struct {
+	n      *node
+	keys   []string // literal continuation keys, direct and two levels down
+	leaf   bool
+	coll   bool    // has an item position of its own: a collection
+	shared bool    // shares a continuation key with another candidate
+	ev     float64 // value evidence, 0..1
+}
+
+// continuation returns the literal keys below c that say what c is
+// followed by: its constant children ("issues"), and through its constant
+// children and its learned parameter the keys one level further
+// ("/issues"), so that /repos/X/Y/issues links owners X through their
+// repositories Y. Typed parameters are not keys: every collection has one.
+func continuation(c *node, buf []string) []string {
+	keys := buf[:0]
+	for k, ch := range c.consts {
+		if k[0] == '{' || !ch.dyn {
+			continue // {parameter}.json is an item position; static files say nothing
+		}
+		keys = append(keys, k)
+		for k2, g := range ch.consts {
+			if g.dyn {
+				keys = append(keys, "/"+k2)
+			}
+		}
+	}
+	if p := c.param; p != nil && p.untyped {
+		for k2, g := range p.consts {
+			if g.dyn {
+				keys = append(keys, "/"+k2)
+			}
+		}
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
+
+// mergeDecision weighs n's untyped constant children and returns those to
+// merge into n's parameter, or nil. It does not change the tree.
+func (t *Templater) mergeDecision(n *node) (merge []*node, strong bool) {
+	var cands []candidate
+	for _, c := range n.consts {
+		if !c.spec && !c.split && !c.static {
+			cands = append(cands, candidate{n: c})
+		}
+	}
+	k := len(cands)
+	forced := k >= t.cfg.MaxChildren
+	if forced {
+		out := make([]*node, k)
+		for i := range cands {
+			out[i] = cands[i].n
+		}
+		return out, false
+	}
+	learned := n.param != nil && n.param.untyped && !n.param.spec
+	if n == t.root || k == 0 || k < 2 && !learned {
+		return nil, false
+	}
+	count := make(map[string]int)
+	for i := range cands {
+		c := &cands[i]
+		c.keys = continuation(c.n, nil)
+		c.leaf = len(c.n.consts) == 0 && c.n.param == nil
+		for _, key := range c.keys {
+			count[key]++
+		}
+	}
+	// A constant whose continuation is the learned parameter's own is one
+	// more of its values (left out of an earlier merge, or seen first).
+	var join []*node
+	if learned {
+		pk := make(map[string]bool)
+		for _, key := range continuation(n.param, nil) {
+			pk[key] = true
+		}
+		for i := range cands {
+			c := cands[i].n
+			// a rarely requested leaf beside values that end there too
+			if len(c.consts) == 0 && c.param == nil && c.dyn && n.param.ends > 0 && c.hits < 8 {
+				join = append(join, c)
+				cands[i].n = nil
+				continue
+			}
+			for _, key := range cands[i].keys {
+				if pk[key] {
+					join = append(join, c)
+					cands[i].n = nil
+					break
+				}
+			}
+		}
+		cands = slices.DeleteFunc(cands, func(c candidate) bool { return c.n == nil })
+	}
+	for i := range cands {
+		c := &cands[i]
+		for _, key := range c.keys {
+			if count[key] > 1 {
+				c.shared = true
+				break
+			}
+		}
+		// A child followed by an item position that its siblings do not
+		// share is a collection (/users/{id} beside /orders/{id}).
+		// A typed item position is always one.
+		if p := c.n.param; p != nil {
+			c.coll = !p.untyped || !c.shared
+		}
+		for key := range c.n.consts {
+			if key[0] == '{' {
+				c.coll = true
+			}
+		}
+		if valueMarked(c.n.seg) || t.pool[c.n.seg] {
+			c.ev = 1
+		} else if c.n.methods != 0 {
+			c.ev = 0.5
+		}
+	}
+	var alike []*candidate
+	var ev float64
+	var nonleaf, shared, versions int
+	var hits uint64
+	for i := range cands {
+		c := &cands[i]
+		if isVersion(c.n.seg) {
+			versions++
+			continue
+		}
+		if c.coll || !c.n.dyn || !c.leaf && !c.shared && !flat(c.n) {
+			continue // a collection, a folder of files, or a sub-tree of its own
+		}
+		alike = append(alike, c)
+		ev += c.ev
+		hits += c.n.hits
+		if !c.leaf {
+			nonleaf++
+			if c.shared {
+				shared++
+			}
+		}
+	}
+	a := len(alike)
+	if a < 2 || float64(a) < float64(len(cands)-versions)*t.cfg.Alike {
+		return join, false
+	}
+	vfrac := ev / float64(a)
+	rep := float64(a) / float64(max(hits, 1))
+	pl := !n.isParam && plural(n.seg)
+	structural := nonleaf >= 2 && float64(shared) >= 0.8*float64(nonleaf)
+	lexical := a >= 2 && vfrac >= 0.75 && (pl || a >= 3) || a >= 3 && vfrac >= 0.5
+	constParent := !n.isParam
+	switch {
+	case lexical:
+		strong = true
+	case structural && (a >= 3 || pl || vfrac > 0):
+		strong = true
+	case constParent && pl && a >= 3 && (vfrac >= 0.25 || rep >= 0.25):
+	case constParent && a >= 12 && rep >= 0.25:
+	case a >= 30 && rep >= 0.1 && (vfrac >= 0.25 || constParent):
+	case a >= 128 && rep >= 0.05:
+	default:
+		return join, false
+	}
+	// A plain word that is requested far more often than the marked
+	// values beside it is a literal of its own (/user/login beside
+	// /user/{username}).
+	var marked []uint64
+	for _, c := range alike {
+		if c.ev > 0 {
+			marked = append(marked, c.n.hits)
+		}
+	}
+	med := median(marked)
+	for _, c := range alike {
+		if c.ev == 0 && !c.shared && len(marked) > 0 && c.n.hits >= 8 && c.n.hits >= 4*med {
+			continue
+		}
+		merge = append(merge, c.n)
+	}
+	if len(merge) < 2 && (n.param == nil || !n.param.untyped) {
+		return join, false
+	}
+	return append(merge, join...), strong
+}
+
+// flat reports a node whose children are all leaves: with no key shared,
+// it is neither like nor unlike its siblings (an owner with one repository
+// seen, /repos/jane/dotfiles).
+func flat(n *node) bool {
+	if n.param != nil {
+		return false
+	}
+	for _, c := range n.consts {
+		if len(c.consts) > 0 || c.param != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func median(v []uint64) uint64 {
+	if len(v) == 0 {
+		return 0
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+// isFileName reports a segment that names a file (index.html, logo.png):
+// it stays an endpoint of its own beside a learned parameter.
+func isFileName(s string) bool {
+	_, ok := fileStem(s)
+	return ok
+}
