@@ -50,7 +50,7 @@ type jsonRow struct {
 type jsonOut struct {
 	Endpoints  []jsonRow `json:"endpoints"`
 	Preflights int64     `json:"preflights"`
-	Unused    []struct {
+	Unused     []struct {
 		Method      string `json:"method"`
 		Path        string `json:"path"`
 		OperationID string `json:"operation_id"`

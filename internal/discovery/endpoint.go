@@ -90,7 +90,7 @@ func EndpointID(host, method, path string) string {
 // entry is the mutable state behind an Endpoint (owned by the engine).
 type entry struct {
 	key        key
-	sample     string // a raw path, kept in memory only, to re-key on template changes
+	sample     string   // a raw path, kept in memory only, to re-key on template changes
 	samples    []string // a few distinct raw paths: examples of the parameters
 	kind       string
 	hits       int64
