@@ -205,8 +205,19 @@ func (st tokenShape) opaque() bool {
 }
 
 // fileStem returns the part before a file extension (index.html -> index)
-// when s looks like a file name.
+// when s names a file: its extension is one files are given. A dotted
+// name whose last part is no such extension (jane.doe, api.shop.io) is a
+// name, not a file.
 func fileStem(s string) (string, bool) {
+	stem, ok := extStem(s)
+	if !ok || !fileExt[strings.ToLower(s[len(stem)+1:])] {
+		return "", false
+	}
+	return stem, true
+}
+
+// extStem splits any short letter-led extension off s.
+func extStem(s string) (string, bool) {
 	k := strings.LastIndexByte(s, '.')
 	if k <= 0 || k == len(s)-1 {
 		return "", false
@@ -222,6 +233,30 @@ func fileStem(s string) (string, bool) {
 	}
 	return s[:k], true
 }
+
+// fileExt lists the extensions that files are given on the web: pages,
+// scripts, styles, images, fonts, media, documents, data, archives,
+// binaries and source files. (A registry of file types, as mime.types
+// is, not API vocabulary.)
+var fileExt = func() map[string]bool {
+	m := map[string]bool{}
+	for _, e := range strings.Fields(`html htm xhtml shtml php php3 php5 phtml asp aspx ashx jsp jspx do action cgi pl cfm
+		css scss less js mjs cjs map ts tsx jsx vue wasm
+		json xml yaml yml toml txt text md markdown csv tsv rss atom ics vcf xsl xsd wsdl
+		png jpg jpeg gif svg svgz ico webp bmp tif tiff avif heic psd
+		woff woff2 ttf otf eot
+		mp3 mp4 m4a m4v webm ogg oga ogv wav avi mov mkv flac aac flv swf m3u8 ts
+		pdf doc docx xls xlsx ppt pptx odt ods odp rtf epub ps eps tex
+		zip gz tgz bz2 xz zst tar rar 7z jar war ear whl gem egg
+		exe msi dmg pkg deb rpm apk ipa iso img bin dll so dylib
+		c h cc cpp cxx hpp hh go py pyc rb sh bash zsh ps1 bat java class kt kts scala swift rs lua r m erl ex exs el vim
+		conf cfg ini env properties log bak old orig swp tmp sql db sqlite dump
+		spec patch diff pem crt cer der key pub asc sig gpg p12 pfx csr
+		lock sum mod pom gradle sln csproj xcf torrent`) {
+		m[e] = true
+	}
+	return m
+}()
 
 // idExt returns the extension (".json") of a segment that is an id with a
 // file extension (12.json, SM3f9c…e1.json), or "". The extension stays in
@@ -244,7 +279,7 @@ func paramExt(s string) string {
 	if len(s) < 2 || s[0] != '{' || k < 2 || strings.ContainsAny(s[1:k], "{/") {
 		return ""
 	}
-	if _, ok := fileStem("x" + s[k+1:]); !ok || s[k+1] != '.' || strings.Count(s[k+1:], ".") != 1 {
+	if _, ok := extStem("x" + s[k+1:]); !ok || s[k+1] != '.' || strings.Count(s[k+1:], ".") != 1 {
 		return ""
 	}
 	return s[k+1:]

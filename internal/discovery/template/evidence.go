@@ -277,7 +277,7 @@ func (t *Templater) mergeDecision(n *node) (merge []*node, strong bool) {
 		if valueMarked(c.n.seg) || t.pool[c.n.seg] {
 			c.ev = 1
 		} else if c.n.methods != 0 {
-			c.ev = 0.5
+			c.ev = 0.25 // actions are PUT and POST too (/player/pause)
 		}
 	}
 	var alike []*candidate
@@ -325,18 +325,18 @@ func (t *Templater) mergeDecision(n *node) (merge []*node, strong bool) {
 	default:
 		return join, false
 	}
-	// A plain word that is requested far more often than the marked
-	// values beside it is a literal of its own (/user/login beside
-	// /user/{username}).
-	var marked []uint64
+	// A plain leaf word requested far more often than even the most
+	// popular marked value beside it is a literal of its own (/user/login
+	// beside /user/{username}); a popular value is not (Zipf: the first
+	// value has about twice the hits of the second).
+	var top uint64
 	for _, c := range alike {
 		if c.ev > 0 {
-			marked = append(marked, c.n.hits)
+			top = max(top, c.n.hits)
 		}
 	}
-	med := median(marked)
 	for _, c := range alike {
-		if c.ev == 0 && !c.shared && len(marked) > 0 && c.n.hits >= 8 && c.n.hits >= 4*med {
+		if c.ev == 0 && c.leaf && top > 0 && c.n.hits >= 8 && c.n.hits >= 3*top {
 			continue
 		}
 		merge = append(merge, c.n)
@@ -375,4 +375,39 @@ func median(v []uint64) uint64 {
 func isFileName(s string) bool {
 	_, ok := fileStem(s)
 	return ok
+}
+
+// splitHeavy turns the plain words that n's learned parameter absorbed
+// back into literals when they are requested far more often than its
+// values (/users/me beside /users/{username}): an operation of its own,
+// not one popular value. Only while the parameter still keeps its values.
+func (t *Templater) splitHeavy(n *node) {
+	p := n.param
+	if p == nil || !p.untyped || p.spec || p.values == nil || len(p.values) < 4 || len(p.consts) > 0 || p.param != nil {
+		return // values with a sub-tree: which part was the word's is not known
+	}
+	var first, second uint64
+	var heavy string
+	for v, h := range p.values {
+		switch h := uint64(h); {
+		case h > first:
+			first, second, heavy = h, first, v
+		case h > second:
+			second = h
+		}
+	}
+	if v := heavy; v != "" {
+		if valueMarked(v) || first < 8 || first < 3*second || first*20 < p.hits || n.consts[v] != nil ||
+			isParamLiteral(v) || t.nodes >= t.cfg.MaxNodes {
+			return
+		}
+		h := uint32(first)
+		c := t.newChild(n, v)
+		c.hits, c.ends, c.dyn = uint64(h), uint64(h), true
+		p.hits -= min(p.hits, uint64(h))
+		p.ends -= min(p.ends, uint64(h))
+		delete(p.values, v)
+		delete(t.pool, v)
+		t.gen.Add(1)
+	}
 }

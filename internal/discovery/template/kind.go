@@ -38,6 +38,8 @@ func ValueKind(raw string) string {
 		return KindDate
 	case strings.IndexByte(s, '@') > 0 && strings.IndexByte(s[strings.IndexByte(s, '@'):], '.') > 1:
 		return KindEmail
+	case snakeName(s):
+		return KindUsername
 	case typed(s, 1<<10):
 		return KindID
 	}
@@ -98,4 +100,20 @@ func ParamKind(examples []string, hits int64) string {
 		}
 	}
 	return best
+}
+
+// snakeName reports lowercase words joined by '_' or '.' with digits only
+// at the end (dev_ops42, li_wei), which the shape rules may take for a
+// prefixed id.
+func snakeName(s string) bool {
+	i := strings.IndexAny(s, "_.")
+	if i < 2 || i+3 > len(s) || !isLetter(s[i+1]) || !isLetter(s[i+2]) {
+		return false
+	}
+	for j := 0; j < len(s); j++ {
+		if c := s[j]; c >= 'A' && c <= 'Z' {
+			return false
+		}
+	}
+	return true
 }

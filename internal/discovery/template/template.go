@@ -642,9 +642,10 @@ func (t *Templater) settle(n *node) {
 	if n.param != nil {
 		t.settle(n.param)
 	}
-	if len(n.consts) >= 2 {
+	if len(n.consts) >= 2 || n.param != nil && n.param.untyped {
 		t.maybeMerge(n)
 	}
+	t.splitHeavy(n)
 }
 
 // retemplate recomputes the cached template strings below n.
