@@ -213,7 +213,9 @@ func (e *Engine) Observe(o *Observation) {
 		e.classifyLocked(en)
 	}
 	en.sample = path
-	en.addSample(path)
+	if en.hits < 32 || en.hits&(en.hits-1) == 0 {
+		en.addSample(path) // the first requests and then ever more rarely: off the hot path
+	}
 	en.hits++
 	if now.Before(en.first) {
 		en.first = now

@@ -321,6 +321,7 @@ func (t *Templater) mergeDecision(n *node) (merge []*node, strong bool) {
 	case constParent && pl && a >= 3 && (vfrac >= 0.25 || rep >= 0.25):
 	case constParent && a >= 12 && rep >= 0.25:
 	case a >= 30 && rep >= 0.1 && (vfrac >= 0.25 || constParent):
+	case a >= 24 && rep >= 0.5: // a long tail of values, each seen once or twice
 	case a >= 128 && rep >= 0.05:
 	default:
 		return join, false

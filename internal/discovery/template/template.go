@@ -156,8 +156,9 @@ type Templater struct {
 	// tree (bounded): the same username under /users/ and /teams/{t}/
 	// members/ is evidence for both positions.
 	pool map[string]bool
-	// observed counts observations since the last whole-tree settle.
-	observed int
+	// observed counts observations since the last whole-tree settle,
+	// total all of them.
+	observed, total int
 }
 
 // poolMax bounds the shared value pool.
@@ -214,7 +215,11 @@ func (t *Templater) ObserveRequest(method, path string) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.observed++
-	if t.observed >= max(4096, t.nodes) {
+	t.total++
+	// Re-weigh the whole tree now and then: every 4096 observations at
+	// first, then ever more rarely (a quarter of all traffic so far, at
+	// most a million), never more often than the tree is large.
+	if t.observed >= max(4096, t.nodes, min(t.total/4, 1<<20)) {
 		t.settleAll()
 	}
 	n := t.root
