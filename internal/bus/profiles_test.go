@@ -1,9 +1,13 @@
 package bus
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/vigil-sec/vigil/internal/discovery"
 )
 
 func TestProfileKey(t *testing.T) {
@@ -68,5 +72,65 @@ func TestProfilesRoundTrip(t *testing.T) {
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("a later put did not reach the watcher")
+	}
+}
+
+// TestPublishProfiles: the data plane's loop puts what its source reports
+// changed under its own keys, does not put an unchanged profile again, and
+// withdraws the profile of an endpoint its inventory no longer holds.
+func TestPublishProfiles(t *testing.T) {
+	t.Parallel()
+	b := openEmbedded(t, t.TempDir(), Options{})
+	ctx := t.Context()
+	var mu sync.Mutex
+	state := map[string]int64{"e1": 1, "e2": 1} // endpoint -> version
+	source := func(sent map[string]int64) (ups []discovery.ProfileUpdate, gone []string) {
+		mu.Lock()
+		defer mu.Unlock()
+		for id, v := range state {
+			if sent[id] < v {
+				ups = append(ups, discovery.ProfileUpdate{ID: id, Version: v, JSON: fmt.Appendf(nil, `{"v":%d}`, v)})
+			}
+		}
+		for id := range sent {
+			if _, ok := state[id]; !ok {
+				gone = append(gone, id)
+			}
+		}
+		return ups, gone
+	}
+	got := make(chan string, 16)
+	go func() {
+		_ = b.WatchProfiles(ctx, func(key string, value []byte) { got <- key + "=" + string(value) })
+	}()
+	go b.PublishProfiles(ctx, "gw1", 20*time.Millisecond, source)
+	expect := func(want ...string) {
+		t.Helper()
+		pending := map[string]bool{}
+		for _, w := range want {
+			pending[w] = true
+		}
+		for len(pending) > 0 {
+			select {
+			case s := <-got:
+				if !pending[s] {
+					t.Fatalf("unexpected update %s (want %v)", s, pending)
+				}
+				delete(pending, s)
+			case <-time.After(5 * time.Second):
+				t.Fatalf("missing updates %v", pending)
+			}
+		}
+	}
+	expect(`p.gw1.e1={"v":1}`, `p.gw1.e2={"v":1}`)
+	mu.Lock()
+	delete(state, "e1") // folded into e2 by a merge
+	state["e2"] = 2
+	mu.Unlock()
+	expect(`p.gw1.e1=`, `p.gw1.e2={"v":2}`)
+	select {
+	case s := <-got:
+		t.Fatalf("unchanged profiles were put again: %s", s)
+	case <-time.After(100 * time.Millisecond):
 	}
 }
