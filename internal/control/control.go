@@ -10,8 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigil-sec/vigil/internal/bus"
@@ -40,7 +44,17 @@ type Options struct {
 	// else feeds it (vigil up: the in-process gateway's discovery stage).
 	Engine     *discovery.Engine
 	FeedEngine bool
-	Retention  config.Retention
+	// RaiseAlerts makes this plane the source of the discovery alerts of
+	// the inventory it feeds (scale-out; connect the engine's service to
+	// Enqueue): they are stored as events once however many replicas
+	// raise them, and the replica whose insert was new hands them to
+	// Notify. Alert events that data planes publish are then not stored:
+	// each judged from its own share of the traffic, without this plane's
+	// specs and templates.
+	RaiseAlerts bool
+	// Notify receives the alerts this plane stored first (the webhook).
+	Notify    func(discovery.Alert)
+	Retention config.Retention
 	// FlushEvery is how often the inventory is written to the store.
 	FlushEvery time.Duration
 	Logger     *slog.Logger
@@ -54,9 +68,17 @@ type Plane struct {
 	flushed map[string]int64  // endpoint id -> hits already upserted
 	shape   map[string]string // endpoint id -> status, classes and profiles last upserted
 	// profiles are the data planes' discovery profiles (scale-out only):
-	// body schemas and sensitive fields, which events do not carry.
+	// body schemas, sensitive fields and header parameters, which events
+	// do not carry; adopted records what the engine holds of them.
 	profiles *profileSet
+	adopted  discovery.ProfileAdoption
+	// alerts wait here between the engine and the store (RaiseAlerts).
+	alerts        chan event.Event
+	alertsDropped atomic.Uint64
 }
+
+// alertQueue bounds the alerts raised and not yet stored.
+const alertQueue = 1024
 
 // New validates options.
 func New(o Options) (*Plane, error) {
@@ -72,7 +94,8 @@ func New(o Options) (*Plane, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Plane{o: o, log: o.Logger, flushed: map[string]int64{}, shape: map[string]string{}, profiles: newProfileSet()}, nil
+	return &Plane{o: o, log: o.Logger, flushed: map[string]int64{}, shape: map[string]string{}, profiles: newProfileSet(),
+		alerts: make(chan event.Event, alertQueue)}, nil
 }
 
 // Run consumes, flushes and prunes until ctx ends.
@@ -98,16 +121,34 @@ func (p *Plane) Run(ctx context.Context) error {
 	defer flush.Stop()
 	prune := time.NewTicker(30 * time.Second)
 	defer prune.Stop()
+	// Profiles are folded into the engine more often than it is flushed,
+	// so that its alerts (evaluated every second) see them soon.
+	adopt := time.NewTicker(min(p.o.FlushEvery, 250*time.Millisecond))
+	defer adopt.Stop()
+	var pending []event.Event // alerts not stored yet
 	p.prune(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			pending = p.storeAlerts(fctx, p.drainAlerts(pending))
 			_ = p.Flush(fctx)
 			cancel()
 			wg.Wait()
+			if len(pending) > 0 {
+				p.log.Warn("discovery alerts not stored at shutdown", "alerts", len(pending))
+			}
 			return nil
+		case ev := <-p.alerts:
+			pending = p.storeAlerts(ctx, p.drainAlerts(append(pending, ev)))
+		case <-adopt.C:
+			p.mu.Lock()
+			p.adopt()
+			p.mu.Unlock()
 		case <-flush.C:
+			if len(pending) > 0 {
+				pending = p.storeAlerts(ctx, pending)
+			}
 			if err := p.Flush(ctx); err != nil && ctx.Err() == nil {
 				p.log.Warn("inventory flush failed", "err", err)
 			}
@@ -117,9 +158,79 @@ func (p *Plane) Run(ctx context.Context) error {
 	}
 }
 
+// Enqueue implements discovery.Emitter for the engine of a plane that
+// raises alerts (RaiseAlerts): Run stores the alert. It never blocks; when
+// alertQueue alerts are waiting, the alert is dropped and counted.
+func (p *Plane) Enqueue(ev *event.Event) bool {
+	e := *ev
+	event.Put(ev)
+	select {
+	case p.alerts <- e:
+		return true
+	default:
+		p.alertsDropped.Add(1)
+		return false
+	}
+}
+
+// AlertsDropped counts alerts Enqueue could not queue.
+func (p *Plane) AlertsDropped() uint64 { return p.alertsDropped.Load() }
+
+// drainAlerts appends the alerts waiting in the queue to batch.
+func (p *Plane) drainAlerts(batch []event.Event) []event.Event {
+	for len(batch) < alertQueue {
+		select {
+		case ev := <-p.alerts:
+			batch = append(batch, ev)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// storeAlerts stores alert events, idempotently by txn_id: every replica
+// names an alert alike (discovery.AlertEvent), so the replica whose insert
+// is new is the one that notifies. What could not be stored is returned,
+// to be tried again on the next flush (at most alertQueue of them).
+func (p *Plane) storeAlerts(ctx context.Context, batch []event.Event) []event.Event {
+	if len(batch) == 0 {
+		return nil
+	}
+	fresh, err := p.o.Store.InsertEvents(ctx, batch)
+	if err != nil {
+		if ctx.Err() == nil {
+			p.log.Warn("discovery alerts not stored; retrying", "alerts", len(batch), "err", err)
+		}
+		if n := len(batch) - alertQueue; n > 0 {
+			p.alertsDropped.Add(uint64(n))
+			batch = batch[n:]
+		}
+		return batch
+	}
+	for i := range batch {
+		if a := batch[i].Alert; fresh[i] && a != nil && p.o.Notify != nil {
+			p.o.Notify(discovery.Alert{Kind: a.Kind, Host: a.Host, Method: a.Method, Endpoint: a.Endpoint, Detail: a.Detail,
+				Time: batch[i].Time})
+		}
+	}
+	return nil
+}
+
+// adopt folds the data planes' profiles into the engine (p.mu held).
+func (p *Plane) adopt() {
+	if !p.o.FeedEngine || p.o.Engine == nil {
+		return
+	}
+	p.profiles.read(func(byKey map[string]*discovery.ScaleOutProfile, gen uint64) {
+		p.o.Engine.AdoptProfiles(byKey, gen, &p.adopted)
+	})
+}
+
 // ApplyProfile takes one data plane's discovery profile of one endpoint
-// (the bus's profile bucket delivers them); the next flush merges it into
-// the endpoint's row. A nil value withdraws the profile.
+// (the bus's profile bucket delivers them); Run folds it into the engine
+// within a quarter of a second, and every flush before it writes. A nil
+// value withdraws the profile.
 func (p *Plane) ApplyProfile(key string, value []byte) {
 	if err := p.profiles.update(key, value); err != nil {
 		p.log.Warn("discovery profile ignored", "key", key, "err", err)
@@ -130,6 +241,10 @@ func (p *Plane) ApplyProfile(key string, value []byte) {
 // configured, folds transaction events into the inventory. It is the bus
 // consumer's handler; an error makes the bus redeliver the batch.
 func (p *Plane) Ingest(ctx context.Context, evs []event.Event) error {
+	if p.o.RaiseAlerts && slices.ContainsFunc(evs, isAlert) {
+		// This plane raises the alerts of the inventory it keeps.
+		evs = slices.DeleteFunc(slices.Clone(evs), isAlert)
+	}
 	fresh, err := p.o.Store.InsertEvents(ctx, evs)
 	if err != nil {
 		return fmt.Errorf("store events: %w", err)
@@ -140,15 +255,69 @@ func (p *Plane) Ingest(ctx context.Context, evs []event.Event) error {
 			if ev.Type != "" || !fresh[i] {
 				continue // alerts, and redelivered transactions: counted once
 			}
-			o := discovery.Observation{Time: ev.Time, Host: hostOnly(ev.Destination.Host), Method: ev.Request.Method,
-				Path: ev.Request.Path, Query: ev.Request.Query, Status: ev.Response.Status,
-				Latency: time.Duration(ev.Latency.Total * float64(time.Millisecond)), Auth: ev.Request.Auth,
-				ReqType: ev.Request.ContentType, RespType: ev.Response.ContentType, Endpoint: ev.Request.Endpoint,
-				Protected: len(ev.Findings) > 0 || ev.Decision != event.DecisionAllow}
-			p.o.Engine.Observe(&o)
+			p.o.Engine.Observe(observation(ev))
 		}
 	}
 	return nil
+}
+
+func isAlert(ev event.Event) bool { return ev.Type == "alert" }
+
+// observation is what the engine of `vigil up` would have observed of the
+// request behind a transaction event, short of what only profiles carry
+// (bodies, header parameters). The path is templated by this plane's own
+// engine, as a gateway's engine templates its traffic, and not taken from
+// the event's endpoint: that is the data plane's template, made without
+// this plane's specs, pins and splits. Protected is what the event shows
+// (a finding, a decision); profiles tell whether an enforcing stage ran.
+func observation(ev *event.Event) *discovery.Observation {
+	o := &discovery.Observation{Time: ev.Time, Host: hostOnly(ev.Destination.Host), Method: ev.Request.Method,
+		Path: ev.Request.Path, Query: unmaskQuery(ev.Request.Query), Status: ev.Response.Status,
+		Latency: time.Duration(ev.Latency.Total * float64(time.Millisecond)), Auth: ev.Request.Auth,
+		ReqType: ev.Request.ContentType, RespType: ev.Response.ContentType,
+		Protected: len(ev.Findings) > 0 || ev.Decision != event.DecisionAllow}
+	if ev.Response.Status == http.StatusSwitchingProtocols {
+		o.Upgrade = "websocket" // what the gateway upgrades
+	}
+	return o
+}
+
+// unmaskQuery empties the query values that the data plane masked in the
+// event (sensitive.Mask: "sha256:…", "****1111", "***-**-6789",
+// "j***@example.com"): a mask is not what the client sent, and learning
+// from it would type the parameter by the mask, or find an API key in a
+// hash. The parameter is still counted; the classes of its real values
+// reach the inventory through the data planes' profiles.
+func unmaskQuery(q string) string {
+	if !strings.Contains(q, "%2A%2A%2A") && !strings.Contains(q, "***") && !strings.Contains(q, "sha256%3A") {
+		return q
+	}
+	pairs := strings.Split(q, "&")
+	for i, pair := range pairs {
+		name, value, ok := strings.Cut(pair, "=")
+		if !ok {
+			continue
+		}
+		if v, err := url.QueryUnescape(value); err == nil && isMask(v) {
+			pairs[i] = name + "="
+		}
+	}
+	return strings.Join(pairs, "&")
+}
+
+// isMask reports the shapes sensitive.Mask produces.
+func isMask(v string) bool {
+	allIn := func(s, set string) bool {
+		return s != "" && strings.Trim(s, set) == ""
+	}
+	switch {
+	case strings.HasPrefix(v, "sha256:"):
+		return len(v) == 7+16 && allIn(v[7:], "0123456789abcdef")
+	case strings.HasPrefix(v, "****"), strings.HasPrefix(v, "***-**-"):
+		return allIn(strings.TrimLeft(v, "*-"), "0123456789")
+	}
+	at := strings.IndexByte(v, '@')
+	return at == 4 && v[1:4] == "***"
 }
 
 // Flush writes the inventory's changes since the last flush to the store.
@@ -163,20 +332,16 @@ func (p *Plane) Flush(ctx context.Context) error {
 		rows []store.Endpoint
 		sent []discovery.Endpoint // sent[i] is the engine row behind rows[i]
 	)
+	p.adopt()
 	full := p.o.Engine.Full()
 	live := make(map[string]struct{}, len(full))
 	for _, ep := range full {
 		live[ep.ID] = struct{}{}
 	}
-	groups, stamps := p.profiles.index(p.o.Engine)
 	for _, ep := range full {
-		if g := groups[ep.ID]; len(g) > 0 {
-			discovery.ApplyProfiles(&ep, g)
-		}
 		delta := ep.Hits - p.flushed[ep.ID]
-		shape := ep.Status + "|" + strings.Join(ep.Sensitive, ",") + "|" + stamps[ep.ID]
-		if _, seen := p.flushed[ep.ID]; seen && delta <= 0 && p.shape[ep.ID] == shape {
-			continue // nothing new: no hits, same status and classes
+		if _, seen := p.flushed[ep.ID]; seen && delta <= 0 && p.shape[ep.ID] == p.shapeOf(&ep) {
+			continue // nothing new: no hits, same status, classes and profiles
 		}
 		detail, _ := json.Marshal(ep)
 		rows = append(rows, store.Endpoint{Host: ep.Host, Method: ep.Method, Path: ep.Path, Hits: max(delta, 0),
@@ -193,7 +358,7 @@ func (p *Plane) Flush(ctx context.Context) error {
 		// later chunk's failure does not make the next flush add it again.
 		for _, ep := range sent[i:j] {
 			p.flushed[ep.ID] = ep.Hits
-			p.shape[ep.ID] = ep.Status + "|" + strings.Join(ep.Sensitive, ",") + "|" + stamps[ep.ID]
+			p.shape[ep.ID] = p.shapeOf(&ep)
 		}
 	}
 	// Rows this plane wrote whose endpoint a template merge folded into
@@ -215,6 +380,12 @@ func (p *Plane) Flush(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// shapeOf is what, besides hits, makes a row worth writing again: its
+// status, classes and the profiles adopted into it.
+func (p *Plane) shapeOf(ep *discovery.Endpoint) string {
+	return ep.Status + "|" + strings.Join(ep.Sensitive, ",") + "|" + p.adopted.Stamp(ep.ID)
 }
 
 func (p *Plane) prune(ctx context.Context) {
@@ -275,13 +446,15 @@ func (p *Plane) CurrentConfig(ctx context.Context) ([]byte, int64, error) {
 	return v, rev, err
 }
 
+// hostOnly drops the port of a Host header and the brackets of an IPv6
+// address, as the discovery stage names hosts.
 func hostOnly(h string) string {
 	for i := len(h) - 1; i >= 0; i-- {
 		switch h[i] {
 		case ':':
-			return h[:i]
+			return strings.Trim(h[:i], "[]")
 		case ']':
-			return h
+			return strings.Trim(h, "[]")
 		}
 	}
 	return h

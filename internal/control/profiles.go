@@ -2,7 +2,6 @@ package control
 
 import (
 	"encoding/json"
-	"strconv"
 	"sync"
 
 	"github.com/vigil-sec/vigil/internal/discovery"
@@ -14,11 +13,13 @@ import (
 // re-announced profile replaces itself: nothing is counted twice.
 type profileSet struct {
 	mu    sync.Mutex
-	byKey map[string]*discovery.Profile
+	byKey map[string]*discovery.ScaleOutProfile
 	gen   uint64 // bumped by every change
 }
 
-func newProfileSet() *profileSet { return &profileSet{byKey: map[string]*discovery.Profile{}} }
+func newProfileSet() *profileSet {
+	return &profileSet{byKey: map[string]*discovery.ScaleOutProfile{}}
+}
 
 // update applies one bus update: a nil value removes the key. A value that
 // does not decode is dropped (and reported) rather than trusted.
@@ -32,7 +33,7 @@ func (s *profileSet) update(key string, value []byte) error {
 		}
 		return nil
 	}
-	var p discovery.Profile
+	var p discovery.ScaleOutProfile
 	if err := json.Unmarshal(value, &p); err != nil {
 		return err
 	}
@@ -44,23 +45,10 @@ func (s *profileSet) update(key string, value []byte) error {
 	return nil
 }
 
-// index groups the profiles under the control plane's own endpoint ids:
-// each profile's sample path is templated by this plane's engine, which
-// may have merged more (or less) than the data plane had. It returns the
-// groups and a stamp per id that changes when any of its profiles do.
-func (s *profileSet) index(eng *discovery.Engine) (map[string][]*discovery.Profile, map[string]string) {
+// read calls fn with the profiles by key and their generation, under the
+// set's lock: fn must not keep the map.
+func (s *profileSet) read(fn func(byKey map[string]*discovery.ScaleOutProfile, gen uint64)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.byKey) == 0 {
-		return nil, nil
-	}
-	groups := make(map[string][]*discovery.Profile)
-	stamps := make(map[string]string)
-	for key, p := range s.byKey {
-		path := eng.Template(p.Sample)
-		id := discovery.EndpointID(hostOnly(p.Host), p.Method, path)
-		groups[id] = append(groups[id], p)
-		stamps[id] += key + "@" + strconv.FormatInt(p.Version, 10) + ";"
-	}
-	return groups, stamps
+	fn(s.byKey, s.gen)
 }

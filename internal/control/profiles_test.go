@@ -8,8 +8,9 @@ import (
 )
 
 func TestProfileSetUpdates(t *testing.T) {
-	enc := func(p discovery.Profile) []byte { b, _ := json.Marshal(p); return b }
-	p1 := discovery.Profile{Host: "shop.local:8080", Method: "GET", Path: "/users/{parameter}", Sample: "/users/alice", Version: 1}
+	enc := func(p discovery.ScaleOutProfile) []byte { b, _ := json.Marshal(p); return b }
+	p1 := discovery.ScaleOutProfile{Profile: discovery.Profile{Host: "shop.local", Method: "GET", Path: "/users/{parameter}",
+		Sample: "/users/alice", Version: 1}, Headers: map[string]int64{"X-Tenant": 1}}
 	p2 := p1
 	p2.Version = 2
 	tests := []struct {
@@ -42,10 +43,9 @@ func TestProfileSetUpdates(t *testing.T) {
 			t.Errorf("%s: %d profiles, want %d", tc.name, len(s.byKey), tc.size)
 		}
 	}
-	eng, _ := discovery.New(discovery.Options{})
-	groups, stamps := s.index(eng)
-	id := discovery.EndpointID("shop.local", "GET", "/users/alice") // this plane has not merged users yet
-	if len(groups[id]) != 1 || stamps[id] == "" {
-		t.Fatalf("index: %v %v", groups, stamps)
-	}
+	s.read(func(byKey map[string]*discovery.ScaleOutProfile, gen uint64) {
+		if p := byKey["p.gw1.a"]; p == nil || p.Version != 2 || p.Headers["X-Tenant"] != 1 || gen != s.gen {
+			t.Fatalf("read: %+v gen %d", byKey, gen)
+		}
+	})
 }
