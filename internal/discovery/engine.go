@@ -173,7 +173,7 @@ func (e *Engine) Observe(o *Observation) {
 	if path == "" {
 		path = "/"
 	}
-	if strings.EqualFold(o.Method, "OPTIONS") {
+	if isPreflight(o) {
 		// CORS pre-flights repeat the paths of real calls; they are not
 		// operations of the API.
 		e.preflights.Add(1)
@@ -279,6 +279,25 @@ func (e *Engine) Observe(o *Observation) {
 	if len(o.RespBody) > 0 && o.Status > 0 {
 		e.profileBody(en, "response", o.RespType, o.RespBody, o.Status)
 	}
+}
+
+// isPreflight reports a CORS pre-flight: OPTIONS with an
+// Access-Control-Request-Method header, or (in logs, which keep no
+// headers) answered 204 No Content or never answered. An OPTIONS call
+// answered otherwise is an operation (Box's OPTIONS /files/content).
+func isPreflight(o *Observation) bool {
+	if !strings.EqualFold(o.Method, "OPTIONS") {
+		return false
+	}
+	if o.Status == http.StatusNoContent || o.Status == 0 {
+		return true
+	}
+	for _, h := range o.Headers {
+		if strings.EqualFold(h, "Access-Control-Request-Method") {
+			return true
+		}
+	}
+	return false
 }
 
 // forEachQuery calls fn for each name=value pair of a raw query, decoding
@@ -439,8 +458,34 @@ func (e *Engine) settle() {
 // rekeyLocked moves entries whose template changed (a merge or a split)
 // under their new key, folding entries that now share one.
 func (e *Engine) rekeyLocked() {
+	type split struct {
+		from *entry
+		key  key
+		path string
+	}
+	var splits []split
 	for k, en := range e.entries {
 		nt := e.tmpl.Template(en.sample)
+		// The entry's paths may now map to several templates (the
+		// templater split a literal out of a parameter): the entry stays
+		// with the template most of its samples map to, the others get
+		// entries of their own.
+		if len(en.samples) > 1 {
+			votes := map[string]int{}
+			best := 0
+			for _, s := range en.samples {
+				t := e.tmpl.Template(s)
+				votes[t]++
+				if votes[t] > best || votes[t] == best && t == nt {
+					best, nt = votes[t], t
+				}
+			}
+			for _, s := range en.samples {
+				if t := e.tmpl.Template(s); t != nt && t != k.path {
+					splits = append(splits, split{from: en, key: key{host: k.host, method: k.method, path: t}, path: s})
+				}
+			}
+		}
 		if nt == k.path {
 			continue
 		}
@@ -453,6 +498,24 @@ func (e *Engine) rekeyLocked() {
 			e.entries[nk] = en
 			e.classifyLocked(en)
 		}
+	}
+	for _, sp := range splits {
+		if _, ok := e.entries[sp.key]; ok || sp.from.hits < 2 {
+			continue
+		}
+		// Move the requests the templater counted at the new template,
+		// within what the entry holds.
+		moved := min(int64(e.tmpl.Ends(sp.path)), sp.from.hits-1)
+		if moved <= 0 {
+			continue
+		}
+		ne := newEntry(sp.key, sp.from.first)
+		ne.last, ne.kind, ne.sample, ne.hits = sp.from.last, sp.from.kind, sp.path, moved
+		ne.samples = []string{sp.path}
+		sp.from.hits -= moved
+		sp.from.samples = slices.DeleteFunc(sp.from.samples, func(s string) bool { return s == sp.path })
+		e.entries[sp.key] = ne
+		e.classifyLocked(ne)
 	}
 }
 

@@ -29,12 +29,55 @@ import (
 //     /licenses, /secrets) are items more often than not; the root's are
 //     not.
 
-// Method bits recorded on nodes.
+// Method bits recorded on nodes: the mutating methods of an item.
 const (
 	mPut uint8 = 1 << iota
 	mPatch
 	mDelete
 )
+
+// leafStat counts the requests that ended at one value of a learned leaf
+// parameter: all of them, the mutating ones and the POSTs.
+type leafStat struct{ hits, mut, posts uint32 }
+
+func (l *leafStat) add(n uint32, bit uint8, method string) {
+	if l == nil {
+		return
+	}
+	l.hits += n
+	if bit != 0 {
+		l.mut += n
+	}
+	if method == "POST" || method == "post" {
+		l.posts += n
+	}
+}
+
+// leafStat returns the counters of value v, nil when max values are
+// counted already.
+func (n *node) leafStat(v string, maxValues int) *leafStat {
+	if ls := n.leaves[v]; ls != nil {
+		return ls
+	}
+	if len(n.leaves) >= maxValues {
+		return nil
+	}
+	if n.leaves == nil {
+		n.leaves = make(map[string]*leafStat)
+	}
+	ls := &leafStat{}
+	n.leaves[strings.Clone(v)] = ls
+	return ls
+}
+
+func (n *node) countMethod(bit uint8, method string) {
+	if bit != 0 {
+		n.mut++
+	}
+	if method == "POST" || method == "post" {
+		n.posts++
+	}
+}
 
 func methodBit(m string) uint8 {
 	switch m {
@@ -166,6 +209,7 @@ type candidate struct {
 	leaf   bool
 	coll   bool    // has an item position of its own: a collection
 	shared bool    // shares a continuation key with another candidate
+	pooled bool    // a value learned at another position
 	ev     float64 // value evidence, 0..1
 }
 
@@ -217,7 +261,17 @@ func (t *Templater) mergeDecision(n *node) (merge []*node, strong bool) {
 		return out, false
 	}
 	learned := n.param != nil && n.param.untyped && !n.param.spec
-	if n == t.root || k == 0 || k < 2 && !learned {
+	if n == t.root || k == 0 {
+		return nil, false
+	}
+	if k < 2 && !learned {
+		// One value of a long-tail operation: a parameter when it is a
+		// known value of another position (POST /order/add/dave, with dave
+		// among the users) and nothing below it says otherwise.
+		c := cands[0].n
+		if t.pool[c.seg] && c.dyn && (len(c.consts) == 0 && c.param == nil || flat(c)) && !isVersion(c.seg) {
+			return []*node{c}, true
+		}
 		return nil, false
 	}
 	count := make(map[string]int)
@@ -274,7 +328,10 @@ func (t *Templater) mergeDecision(n *node) (merge []*node, strong bool) {
 				c.coll = true
 			}
 		}
-		if valueMarked(c.n.seg) || t.pool[c.n.seg] {
+		if t.pool[c.n.seg] {
+			c.ev = 1
+			c.pooled = true
+		} else if valueMarked(c.n.seg) {
 			c.ev = 1
 		} else if c.n.methods != 0 {
 			c.ev = 0.25 // actions are PUT and POST too (/player/pause)
@@ -282,7 +339,7 @@ func (t *Templater) mergeDecision(n *node) (merge []*node, strong bool) {
 	}
 	var alike []*candidate
 	var ev float64
-	var nonleaf, shared, versions int
+	var nonleaf, shared, versions, pooled int
 	var hits uint64
 	for i := range cands {
 		c := &cands[i]
@@ -295,6 +352,9 @@ func (t *Templater) mergeDecision(n *node) (merge []*node, strong bool) {
 		}
 		alike = append(alike, c)
 		ev += c.ev
+		if c.pooled {
+			pooled++
+		}
 		hits += c.n.hits
 		if !c.leaf {
 			nonleaf++
@@ -311,7 +371,7 @@ func (t *Templater) mergeDecision(n *node) (merge []*node, strong bool) {
 	rep := float64(a) / float64(max(hits, 1))
 	pl := !n.isParam && plural(n.seg)
 	structural := nonleaf >= 2 && float64(shared) >= 0.8*float64(nonleaf)
-	lexical := a >= 2 && vfrac >= 0.75 && (pl || a >= 3) || a >= 3 && vfrac >= 0.5
+	lexical := a >= 2 && vfrac >= 0.75 && (pl || a >= 3 || pooled*2 >= a) || a >= 3 && vfrac >= 0.5
 	constParent := !n.isParam
 	switch {
 	case lexical:
@@ -378,36 +438,47 @@ func isFileName(s string) bool {
 	return ok
 }
 
-// splitHeavy turns the plain words that n's learned parameter absorbed
-// back into literals when they are requested far more often than its
-// values (/users/me beside /users/{username}): an operation of its own,
-// not one popular value. Only while the parameter still keeps its values.
+// splitHeavy turns the plain words that n's learned leaf parameter
+// absorbed back into literals when their methods say they are operations
+// of their own, not values: no PUT, PATCH or DELETE where the values get
+// enough of them for that to be telling, or only POSTs where values get
+// none. Hits alone cannot tell /users/me from a popular username.
 func (t *Templater) splitHeavy(n *node) {
 	p := n.param
-	if p == nil || !p.untyped || p.spec || p.values == nil || len(p.values) < 4 || len(p.consts) > 0 || p.param != nil {
+	if p == nil || !p.untyped || p.spec || len(p.leaves) < 4 || len(p.consts) > 0 || p.param != nil {
 		return // values with a sub-tree: which part was the word's is not known
 	}
-	var first, second uint64
-	var heavy string
-	for v, h := range p.values {
-		switch h := uint64(h); {
-		case h > first:
-			first, second, heavy = h, first, v
-		case h > second:
-			second = h
-		}
+	var all leafStat
+	for _, ls := range p.leaves {
+		all.hits += ls.hits
+		all.mut += ls.mut
+		all.posts += ls.posts
 	}
-	if v := heavy; v != "" {
-		if valueMarked(v) || first < 8 || first < 3*second || first*20 < p.hits || n.consts[v] != nil ||
-			isParamLiteral(v) || t.nodes >= t.cfg.MaxNodes {
-			return
+	for v, ls := range p.leaves {
+		h := ls.hits
+		if valueMarked(v) || h < 8 || n.consts[v] != nil || isParamLiteral(v) || t.nodes >= t.cfg.MaxNodes {
+			continue
 		}
-		h := uint32(first)
+		// Items receive the methods of their family; an operation of its
+		// own does not (GET /user/login beside GET, PUT and DELETE on
+		// /user/{username}; POST /user/createWithList where no value is
+		// POSTed).
+		others := leafStat{all.hits - h, all.mut - ls.mut, all.posts - ls.posts}
+		var own bool
+		if others.hits > 0 {
+			share := float64(others.mut) / float64(others.hits)
+			own = ls.mut == 0 && float64(h)*share >= 4 || ls.posts == h && others.posts == 0
+		}
+		if !own {
+			continue
+		}
 		c := t.newChild(n, v)
 		c.hits, c.ends, c.dyn = uint64(h), uint64(h), true
+		c.mut, c.posts = ls.mut, ls.posts
 		p.hits -= min(p.hits, uint64(h))
 		p.ends -= min(p.ends, uint64(h))
 		delete(p.values, v)
+		delete(p.leaves, v)
 		delete(t.pool, v)
 		t.gen.Add(1)
 	}

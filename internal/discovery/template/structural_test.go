@@ -89,6 +89,7 @@ func TestStructuralEvidence(t *testing.T) {
 		}, 400},
 		{"a literal beside a parameter", []route{
 			{"GET", "/cart/{n}", 5}, {"GET", "/cart/clear/{u}", 3}, {"GET", "/users/{u}", 3}, {"GET", "/users/me", 3},
+			{"PUT", "/users/{u}", 1}, {"DELETE", "/users/{u}", 1}, {"POST", "/users/invite", 1},
 		}, 300},
 		{"adjacent parameters found together", []route{
 			{"GET", "/repos/{u}/{r}", 5}, {"GET", "/repos/{u}/{r}/issues", 4}, {"GET", "/repos/{u}/{r}/issues/{n}", 4},

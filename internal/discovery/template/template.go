@@ -135,8 +135,13 @@ type node struct {
 	// strong: the parameter was learned from value marks or shared
 	// continuations, not from counts alone; repetition does not undo it.
 	strong bool
-	// methods: PUT, PATCH or DELETE requests ended here.
-	methods uint8
+	// methods: PUT, PATCH or DELETE requests ended here; mut and posts
+	// count them and the POSTs.
+	methods     uint8
+	mut, posts  uint32
+	// leaves counts, per value of a learned parameter that is kept, the
+	// requests that ended at it (for splitHeavy), while values is kept.
+	leaves map[string]*leafStat
 	// checked is the number of constant children at the last merge check.
 	checked int
 	// dyn: a request that is not for a static file ended at or below.
@@ -240,7 +245,12 @@ func (t *Templater) ObserveRequest(method, path string) string {
 		n = c
 	}
 	n.ends++
-	n.methods |= methodBit(method)
+	bit := methodBit(method)
+	n.methods |= bit
+	n.countMethod(bit, method)
+	if n.isParam && n.untyped && !n.spec && len(segs) > 0 && (n.leaves != nil || n.values != nil) {
+		n.leafStat(segs[len(segs)-1], t.cfg.ConfirmDistinct).add(1, bit, method)
+	}
 	if !n.static || n.seg[0] == '{' {
 		for d := n; d != nil && !d.dyn; d = d.parent {
 			d.dyn = true
@@ -383,8 +393,8 @@ func (t *Templater) hitParam(n *node, s string, isTyped bool) *node {
 	if isTyped {
 		p.typed = true
 		switch {
-		case !isDateVersion(s):
-			p.nonDate = true
+		case !isDateVersion(s) && !(len(s) <= 2 && allDigits(s)):
+			p.nonDate = true // only dates (2010-04-01) and small numbers (/api/0/) can be versions
 		case p.dateVal == "":
 			p.dateVal = strings.Clone(s)
 		case p.dateVal != s:
@@ -545,6 +555,13 @@ func (t *Templater) maybeMerge(n *node) {
 			t.pool[c.seg] = true
 		}
 		p.methods |= c.methods
+		if c.ends > 0 {
+			if ls := p.leafStat(c.seg, t.cfg.ConfirmDistinct); ls != nil {
+				ls.hits += uint32(c.ends)
+				ls.mut += c.mut
+				ls.posts += c.posts
+			}
+		}
 		t.fold(p, c)
 	}
 	if p.values != nil && len(p.values) >= t.cfg.ConfirmDistinct {
@@ -595,6 +612,8 @@ func (t *Templater) fold(dst, src *node) {
 	dst.hits += src.hits
 	dst.ends += src.ends
 	dst.methods |= src.methods
+	dst.mut += src.mut
+	dst.posts += src.posts
 	dst.dyn = dst.dyn || src.dyn
 	dst.typed = dst.typed || src.typed
 	for k, c := range src.consts {
@@ -676,6 +695,17 @@ func (t *Templater) Template(path string) string {
 }
 
 func (t *Templater) templateLocked(segs []string) string {
+	n, i := t.walkLocked(segs)
+	if i < len(segs) {
+		return t.offTree(n, segs, i)
+	}
+	return n.tmpl
+}
+
+// walkLocked follows segs down the tree; it returns the last node reached
+// and the index of the first segment it could not follow (len(segs) when
+// the whole path is in the tree).
+func (t *Templater) walkLocked(segs []string) (*node, int) {
 	n := t.root
 	grpc := isGRPC(segs)
 	for i, s := range segs {
@@ -693,19 +723,30 @@ func (t *Templater) templateLocked(segs []string) string {
 				} else {
 					next = n.param
 				}
-				if next == nil {
-					return t.offTree(n, segs, i)
-				}
 			case n.param != nil && (n.param.untyped && !isFileName(s) || n.param.hasSig(s)):
 				next = n.param
 			}
 		}
 		if next == nil {
-			return t.offTree(n, segs, i)
+			return n, i
 		}
 		n = next
 	}
-	return n.tmpl
+	return n, len(segs)
+}
+
+// Ends returns how many observed requests ended at path's template (0 for
+// a path the tree does not know).
+func (t *Templater) Ends(path string) uint64 {
+	var buf [16]string
+	segs := t.segments(path, buf[:])
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	n, i := t.walkLocked(segs)
+	if i < len(segs) {
+		return 0
+	}
+	return n.ends
 }
 
 // offTree builds the template of a path that leaves the tree at segs[i]:
