@@ -137,8 +137,8 @@ type node struct {
 	strong bool
 	// methods: PUT, PATCH or DELETE requests ended here; mut and posts
 	// count them and the POSTs.
-	methods     uint8
-	mut, posts  uint32
+	methods    uint8
+	mut, posts uint32
 	// leaves counts, per value of a learned parameter that is kept, the
 	// requests that ended at it (for splitHeavy), while values is kept.
 	leaves map[string]*leafStat
