@@ -1,20 +1,26 @@
-// Package allinone assembles the all-in-one placement (`vigil up`, and the
-// demo): a gateway, the control plane and its REST API in one process, on
-// the embedded store and bus — the same components a scale-out deployment
-// runs in separate processes.
+// Package allinone assembles Vigil's control-plane placements: `vigil up`
+// (Start: a gateway, the control plane and its REST API in one process, on
+// the embedded store and bus) and `vigil control` (StartControl: the
+// control plane and its API alone, fed by remote data planes over the
+// bus) — the same components, so that both give the same inventory.
 package allinone
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
+	"time"
 
 	"github.com/vigil-sec/vigil/internal/api"
 	"github.com/vigil-sec/vigil/internal/bus"
 	"github.com/vigil-sec/vigil/internal/config"
 	"github.com/vigil-sec/vigil/internal/control"
 	"github.com/vigil-sec/vigil/internal/discovery"
+	"github.com/vigil-sec/vigil/internal/metrics"
 	"github.com/vigil-sec/vigil/internal/server"
 	"github.com/vigil-sec/vigil/internal/store"
 )
@@ -27,20 +33,110 @@ type Options struct {
 	BusListen string
 	Logger    *slog.Logger
 	Discovery discovery.ServiceOptions
+	// FlushEvery is how often the inventory is written to the store
+	// (default 2 s).
+	FlushEvery time.Duration
 }
 
-// Stack is a running all-in-one Vigil.
+// Stack is a running all-in-one Vigil, or (StartControl) a control plane
+// alone.
 type Stack struct {
+	// DataPlane is the in-process gateway; nil for a control plane alone.
 	DataPlane *server.DataPlane
+	// Discovery is the inventory's service when the control plane keeps
+	// its own (StartControl); under Start it is DataPlane.Discovery.
+	Discovery *discovery.Service
 	Plane     *control.Plane
 	Store     store.Store
 	Bus       *bus.Bus
 	API       *api.Server
+
+	admin   *http.Server // StartControl: the admin listener's server
+	adminLn net.Listener
 }
 
 // Start opens the store and the embedded bus and assembles the gateway,
 // the control plane and the API. Serve runs them.
 func Start(ctx context.Context, cfg *config.Config, o Options) (*Stack, error) {
+	s, err := open(ctx, cfg, bus.Embedded, "vigil-up", &o)
+	if err != nil {
+		return nil, err
+	}
+	dp, err := server.StartDataPlane(ctx, cfg, server.Options{Placement: "gateway", Admin: s.API.Register}, o.Logger,
+		server.DataPlaneOptions{Bus: s.Bus, Discovery: o.Discovery})
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	s.DataPlane = dp
+	var eng *discovery.Engine
+	if dp.Discovery != nil {
+		eng = dp.Discovery.Engine
+	}
+	if err := s.assemble(cfg, eng, control.Options{}, o); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// StartControl opens the store and cfg.Bus and assembles a control plane
+// for remote data planes (`vigil control`), on the admin address. Its
+// inventory is what `vigil up` keeps for the same traffic: the engine is
+// built from the config's discovery section (specs, pins, splits, custom
+// classes; spec URLs refreshed) and fed from the data planes' events and
+// profiles, and it raises the discovery alerts itself — stored once across
+// replicas, and sent to discovery.webhook by the replica that stored them.
+// Serve runs it.
+func StartControl(ctx context.Context, cfg *config.Config, o Options) (*Stack, error) {
+	if cfg.Admin.Addr == "" {
+		return nil, errors.New("the control plane needs admin.addr for its API")
+	}
+	if cfg.Bus == "none" {
+		return nil, errors.New("bus: the control plane needs a bus (embedded or nats://...), not none")
+	}
+	s, err := open(ctx, cfg, cfg.Bus, "vigil-control", &o)
+	if err != nil {
+		return nil, err
+	}
+	dc := cfg.Discovery
+	hook := dc.Webhook
+	dc.Webhook = "" // the plane sends what it stored first (control.Options.Notify)
+	so := o.Discovery
+	so.Logger = o.Logger
+	svc, err := discovery.StartService(ctx, dc, so)
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("discovery: %w", err)
+	}
+	s.Discovery = svc
+	po := control.Options{FeedEngine: true, RaiseAlerts: true}
+	if wh := discovery.StartWebhook(ctx, hook, o.Logger); wh != nil {
+		po.Notify = wh.Send
+	}
+	if err := s.assemble(cfg, svc.Engine, po, o); err != nil {
+		s.close()
+		return nil, err
+	}
+	svc.SetEmitter(s.Plane)
+	m := metrics.New()
+	eng, plane := svc.Engine, s.Plane
+	m.GaugeFunc("vigil_discovery_endpoints", "Endpoints in the inventory.", func() float64 { return float64(eng.Len()) })
+	m.CounterFunc("vigil_discovery_alerts_dropped_total", "Discovery alerts dropped before they were stored.",
+		func() float64 { return float64(plane.AlertsDropped()) })
+	if s.adminLn, err = net.Listen("tcp", cfg.Admin.Addr); err != nil {
+		s.close()
+		return nil, fmt.Errorf("admin: %w", err)
+	}
+	b := s.Bus
+	s.admin = &http.Server{Handler: server.AdminMux(m, b.Connected, s.API.Register),
+		ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug)}
+	return s, nil
+}
+
+// open opens the store and the bus every placement of the control plane
+// runs on, with the API over the store.
+func open(ctx context.Context, cfg *config.Config, busURL, name string, o *Options) (*Stack, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -51,45 +147,67 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	b, err := bus.Open(ctx, bus.Embedded, cfg.DataDir, bus.Options{Listen: o.BusListen, Logger: o.Logger, Name: "vigil-up"})
+	b, err := bus.Open(ctx, busURL, cfg.DataDir, bus.Options{Listen: o.BusListen, Logger: o.Logger, Name: name})
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("bus: %w", err)
 	}
-	s := &Stack{Store: st, Bus: b, API: &api.Server{Store: st, Token: o.Token, Log: o.Logger}}
-	dp, err := server.StartDataPlane(ctx, cfg, server.Options{Placement: "gateway", Admin: s.API.Register}, o.Logger,
-		server.DataPlaneOptions{Bus: b, Discovery: o.Discovery})
-	if err != nil {
-		s.close()
-		return nil, err
-	}
-	s.DataPlane = dp
-	var eng *discovery.Engine
-	if dp.Discovery != nil {
-		eng = dp.Discovery.Engine
-	}
-	s.API.Discovery = eng
-	s.Plane, err = control.New(control.Options{Store: st, Bus: b, Engine: eng, Retention: cfg.Events.Retention, Logger: o.Logger})
-	if err != nil {
-		s.close()
-		return nil, err
-	}
-	s.API.Config = s.Plane
-	return s, nil
+	return &Stack{Store: st, Bus: b, API: &api.Server{Store: st, Token: o.Token, Log: o.Logger}}, nil
 }
 
-// Serve runs the gateway and the control plane until ctx ends, then stops
-// both and closes the store and bus.
+// assemble builds the control plane over eng (the inventory) and connects
+// the API to both.
+func (s *Stack) assemble(cfg *config.Config, eng *discovery.Engine, po control.Options, o Options) error {
+	po.Store, po.Bus, po.Engine, po.Retention = s.Store, s.Bus, eng, cfg.Events.Retention
+	po.FlushEvery, po.Logger = o.FlushEvery, o.Logger
+	plane, err := control.New(po)
+	if err != nil {
+		return err
+	}
+	s.Plane = plane
+	s.API.Discovery = eng
+	s.API.Config = plane
+	return nil
+}
+
+// AdminAddr is the address of the admin listener (API, metrics).
+func (s *Stack) AdminAddr() string {
+	if s.DataPlane != nil {
+		return s.DataPlane.G.Addr("admin")
+	}
+	return s.adminLn.Addr().String()
+}
+
+// Serve runs the stack until ctx ends, then stops it and closes the store
+// and bus.
 func (s *Stack) Serve(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	planeDone := make(chan struct{})
 	go func() { defer close(planeDone); _ = s.Plane.Run(ctx) }()
-	err := s.DataPlane.Serve(ctx)
+	var err error
+	if s.DataPlane != nil {
+		err = s.DataPlane.Serve(ctx)
+	} else {
+		err = s.serveAdmin(ctx)
+	}
 	cancel()
 	<-planeDone
 	s.close()
 	return err
+}
+
+func (s *Stack) serveAdmin(ctx context.Context) error {
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.admin.Shutdown(sctx)
+	}()
+	if err := s.admin.Serve(s.adminLn); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 func (s *Stack) close() {

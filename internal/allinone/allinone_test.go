@@ -115,3 +115,27 @@ routes: [{name: main, upstream: %q}]
 		t.Fatal(err)
 	}
 }
+
+// TestStartControlNeeds: a control plane alone needs an admin address
+// (its API) and a bus.
+func TestStartControlNeeds(t *testing.T) {
+	tests := []struct{ name, yaml, want string }{
+		{"no admin", "bus: embedded\n", "admin.addr"},
+		{"no bus", "admin: 127.0.0.1:0\nbus: none\n", "needs a bus"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			file := filepath.Join(dir, "control.yaml")
+			os.WriteFile(file, []byte("data_dir: "+dir+"\n"+tc.yaml), 0o600)
+			cfg, err := config.Load(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = StartControl(t.Context(), cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want one about %q", err, tc.want)
+			}
+		})
+	}
+}
