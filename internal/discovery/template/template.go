@@ -421,6 +421,9 @@ func (t *Templater) hitParam(n *node, s string, isTyped bool) *node {
 		}
 		return p
 	}
+	if p.untyped && p.strong && !t.pool[s] && len(t.pool) < poolMax && !isParamLiteral(s) {
+		t.pool[strings.Clone(s)] = true
+	}
 	if p.values != nil && !isParamLiteral(s) {
 		if _, ok := p.values[s]; ok || len(p.values) < t.cfg.ConfirmDistinct {
 			p.values[s]++
@@ -551,8 +554,8 @@ func (t *Templater) maybeMerge(n *node) {
 		if p.values != nil {
 			p.values[c.seg] += uint32(c.hits)
 		}
-		if len(t.pool) < poolMax {
-			t.pool[c.seg] = true
+		if p.strong && len(t.pool) < poolMax {
+			t.pool[strings.Clone(c.seg)] = true
 		}
 		p.methods |= c.methods
 		if c.ends > 0 {
