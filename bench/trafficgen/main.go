@@ -42,6 +42,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	host := fs.String("host", "", "host of the traffic (default api.<spec name>.example; one spec only)")
 	poolScale := fs.Float64("pool-scale", 1, "multiply the populations of values (large: nearly every path distinct)")
 	valueZipf := fs.Float64("value-zipf", 1.1, "Zipf exponent of value popularity")
+	paramless := fs.Float64("paramless-weight", 1, "multiply the popularity of operations without path parameters")
 	noNoise := fs.Bool("no-noise", false, "no static assets, scanner probes or CORS pre-flights")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -67,7 +68,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		loaded[0].Host = *host
 	}
-	opts := trafficgen.Options{Requests: *requests, Seed: *seed, PoolScale: *poolScale, ValueZipf: *valueZipf}
+	opts := trafficgen.Options{Requests: *requests, Seed: *seed, PoolScale: *poolScale, ValueZipf: *valueZipf, ParamlessWeight: *paramless}
 	if *noNoise {
 		opts.StaticShare, opts.ProbeShare, opts.PreflightShare = -1, -1, -1
 	}

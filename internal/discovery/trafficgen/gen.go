@@ -44,6 +44,11 @@ type Options struct {
 	// (usernames, numeric ids, ...; default 1). Large values make nearly
 	// every raw path distinct.
 	PoolScale float64
+	// ParamlessWeight multiplies the popularity of operations without a
+	// path parameter (default 1; negative: they get only their tail
+	// hits). Small values, with a large PoolScale, make most raw paths
+	// distinct.
+	ParamlessWeight float64
 }
 
 func (o Options) withDefaults() Options {
@@ -73,6 +78,7 @@ func (o Options) withDefaults() Options {
 	def(&o.TailShare, 0.2)
 	def(&o.UnusedShare, 0.05)
 	def(&o.PoolScale, 1)
+	def(&o.ParamlessWeight, 1)
 	return o
 }
 
@@ -371,8 +377,12 @@ func (g *Generator) schedule(r *rand.Rand) []int32 {
 	}
 	cdf := make([]float64, len(head))
 	sum := 0.0
-	for i := range head {
-		sum += 1 / math.Pow(float64(i+1), g.opts.OpZipf)
+	for i, oi := range head {
+		w := 1 / math.Pow(float64(i+1), g.opts.OpZipf)
+		if len(g.ops[oi].pools) == 0 {
+			w *= g.opts.ParamlessWeight
+		}
+		sum += w
 		cdf[i] = sum
 	}
 	for len(ev) < n {
