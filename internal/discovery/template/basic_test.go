@@ -34,6 +34,8 @@ func TestTyped(t *testing.T) {
 		{"logstash-monitorama-2013", false}, {"year-in-review-2006.html", false}, {"logstash-1.3.2-monolithic.jar", false},
 		{"ahhh___rage_face_by_samusmmx-d5g5zap.png", false}, {"1.0", false}, {"sysadvent2010", false},
 		{"alice", false}, {"hello-world", false}, {"XMLHttpRequest", false}, {"me", false},
+		{"AvailablePhoneNumbers", false}, {"IncomingPhoneNumbers", false}, {"CredentialListMappings", false},
+		{"KzAbQrTxLmNpWvYs", true},
 	}
 	for _, tt := range tests {
 		if got := typed(tt.seg, 256); got != tt.want {

@@ -135,10 +135,11 @@ type tokenShape struct {
 	transitions                             int // letter<->digit changes
 	caseChanges                             int
 	digitFirst                              bool
+	pascal                                  bool // words in PascalCase or camelCase
 }
 
 func shape(tok string) tokenShape {
-	st := tokenShape{n: len(tok)}
+	st := tokenShape{n: len(tok), pascal: pascalCase(tok)}
 	prev := byte(0) // 'a' letter, '0' digit
 	prevUpper := false
 	for i := 0; i < len(tok); i++ {
@@ -198,10 +199,33 @@ func (st tokenShape) opaque() bool {
 		return true
 	case mixed && st.digitFirst && st.n >= 6:
 		return true // 2024q1x
-	case st.digits == 0 && st.n >= 10 && st.caseChanges >= 5:
-		return true // KzAbQrTxLmNpWvYs
+	case st.digits == 0 && st.n >= 10 && st.caseChanges >= 5 && !st.pascal:
+		return true // KzAbQrTxLmNpWvYs, not AvailablePhoneNumbers
 	}
 	return false
+}
+
+// pascalCase reports letters that are words in PascalCase or camelCase:
+// every capital starts a run of at least two lowercase letters.
+func pascalCase(tok string) bool {
+	run := -1 // lowercase letters since the last capital; -1 before any
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			if run >= 0 && run < 2 {
+				return false
+			}
+			run = 0
+		case c >= 'a' && c <= 'z':
+			if run >= 0 {
+				run++
+			}
+		default:
+			return false
+		}
+	}
+	return run < 0 || run >= 2
 }
 
 // fileStem returns the part before a file extension (index.html -> index)
@@ -214,6 +238,21 @@ func fileStem(s string) (string, bool) {
 		return "", false
 	}
 	return stem, true
+}
+
+// dataFile reports a file name whose extension is a data format APIs
+// answer in (Twilio's /Accounts/{sid}/Calls.json): an API call, not an
+// asset.
+func dataFile(s string) bool {
+	stem, ok := fileStem(s)
+	if !ok {
+		return false
+	}
+	switch strings.ToLower(s[len(stem)+1:]) {
+	case "json", "xml", "yaml", "yml", "csv", "tsv", "txt", "atom", "rss", "ics", "vcf", "toml":
+		return true
+	}
+	return false
 }
 
 // extStem splits any short letter-led extension off s.

@@ -144,7 +144,8 @@ type node struct {
 	leaves map[string]*leafStat
 	// checked is the number of constant children at the last merge check.
 	checked int
-	// dyn: a request that is not for a static file ended at or below.
+	// dyn: a request that is not for a static asset (a page, an image, a
+	// script; data such as .json is API) ended at or below.
 	dyn bool
 }
 
@@ -251,7 +252,7 @@ func (t *Templater) ObserveRequest(method, path string) string {
 	if n.isParam && n.untyped && !n.spec && len(segs) > 0 && (n.leaves != nil || n.values != nil) {
 		n.leafStat(segs[len(segs)-1], t.cfg.ConfirmDistinct).add(1, bit, method)
 	}
-	if !n.static || n.seg[0] == '{' {
+	if !n.static || n.seg[0] == '{' || dataFile(n.seg) {
 		for d := n; d != nil && !d.dyn; d = d.parent {
 			d.dyn = true
 		}
