@@ -313,7 +313,7 @@ func TestScaleOutInventoryParity(t *testing.T) {
 	if err := os.WriteFile(specFile, []byte(paritySpec), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	const settle = 3 * time.Second
+	const settle = 4 * time.Second // profiles reach the control plane well within it
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
@@ -380,8 +380,10 @@ discovery: {sample_rate: 1}
 		t.Fatal(err)
 	}
 	serve("gateway", dp.Serve)
-	// What a data plane reporting over nats:// runs (see the report of
-	// issue 8 part 4: internal/server's publishProfiles is to call this).
+	// The profile loop of a data plane reporting over nats://. Given a bus
+	// (DataPlaneOptions.Bus), StartDataPlane runs none of its own; its own
+	// (internal/server publishProfiles) still puts Engine.ProfilesSince,
+	// without header parameters, until it calls this one.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
