@@ -499,6 +499,35 @@ func (e *Engine) rekeyLocked() {
 			e.classifyLocked(en)
 		}
 	}
+	// Literals the templater split out of a parameter take their requests
+	// with them, from the entries of the parameter's template.
+	for _, ts := range e.tmpl.TakeSplits() {
+		for k, en := range e.entries {
+			if k.path != ts.From {
+				continue
+			}
+			n := ts.Gets
+			switch k.method {
+			case "GET", "HEAD":
+			case "POST":
+				n = ts.Posts
+			default:
+				continue
+			}
+			nk := key{host: k.host, method: k.method, path: ts.To}
+			if _, ok := e.entries[nk]; ok || n == 0 || en.hits < 2 {
+				continue
+			}
+			moved := min(int64(n), en.hits-1)
+			ne := newEntry(nk, en.first)
+			ne.last, ne.kind, ne.hits = en.last, en.kind, moved
+			ne.sample = ts.To
+			ne.samples = []string{ts.To}
+			en.hits -= moved
+			e.entries[nk] = ne
+			e.classifyLocked(ne)
+		}
+	}
 	for _, sp := range splits {
 		if _, ok := e.entries[sp.key]; ok || sp.from.hits < 2 {
 			continue

@@ -339,13 +339,16 @@ func (t *Templater) mergeDecision(n *node) (merge []*node, strong bool) {
 	}
 	var alike []*candidate
 	var ev float64
-	var nonleaf, shared, versions, pooled int
+	var nonleaf, shared, versions, pooled, static int
 	var hits uint64
 	for i := range cands {
 		c := &cands[i]
 		if isVersion(c.n.seg) {
 			versions++
 			continue
+		}
+		if !c.n.dyn {
+			static++
 		}
 		if c.coll || !c.n.dyn || !c.leaf && !c.shared && !flat(c.n) {
 			continue // a collection, a folder of files, or a sub-tree of its own
@@ -364,7 +367,7 @@ func (t *Templater) mergeDecision(n *node) (merge []*node, strong bool) {
 		}
 	}
 	a := len(alike)
-	if a < 2 || float64(a) < float64(len(cands)-versions)*t.cfg.Alike {
+	if a < 2 {
 		return join, false
 	}
 	vfrac := ev / float64(a)
@@ -372,6 +375,15 @@ func (t *Templater) mergeDecision(n *node) (merge []*node, strong bool) {
 	pl := !n.isParam && plural(n.seg)
 	structural := nonleaf >= 2 && float64(shared) >= 0.8*float64(nonleaf)
 	lexical := a >= 2 && vfrac >= 0.75 && (pl || a >= 3 || pooled*2 >= a) || a >= 3 && vfrac >= 0.5
+	if float64(a) < float64(len(cands)-versions)*t.cfg.Alike {
+		// A position shared by vocabulary and values (/api/v1/sites beside
+		// /api/v1/{account_slug}/members): the values merge when they
+		// alone make a strong case; the collections and sub-trees of
+		// their own beside them stay literal.
+		if !structural || static > 0 || !(shared >= 3 && vfrac >= 0.25 || shared >= 6) {
+			return join, false
+		}
+	}
 	constParent := !n.isParam
 	switch {
 	case lexical:
@@ -475,6 +487,9 @@ func (t *Templater) splitHeavy(n *node) {
 		c := t.newChild(n, v)
 		c.hits, c.ends, c.dyn = uint64(h), uint64(h), true
 		c.mut, c.posts = ls.mut, ls.posts
+		if len(t.splits) < 1024 {
+			t.splits = append(t.splits, Split{From: p.tmpl, To: c.tmpl, Gets: uint64(h - ls.mut - ls.posts), Posts: uint64(ls.posts)})
+		}
 		p.hits -= min(p.hits, uint64(h))
 		p.ends -= min(p.ends, uint64(h))
 		delete(p.values, v)
@@ -482,4 +497,21 @@ func (t *Templater) splitHeavy(n *node) {
 		delete(t.pool, v)
 		t.gen.Add(1)
 	}
+}
+
+// Split tells the inventory that requests it counted under From belong to
+// the literal To: Gets non-mutating requests, Posts POSTs.
+type Split struct {
+	From, To    string
+	Gets, Posts uint64
+}
+
+// TakeSplits returns the literals split out of learned parameters since
+// the last call.
+func (t *Templater) TakeSplits() []Split {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.splits
+	t.splits = nil
+	return s
 }

@@ -113,6 +113,11 @@ func TestStructuralEvidence(t *testing.T) {
 			{"POST", "/v2/droplets/actions", 1}, {"POST", "/v2/volumes/actions", 1}, {"GET", "/v2/droplets", 3},
 			{"GET", "/v2/domains/{s}/records", 2}, {"GET", "/v2/domains/{s}/records/{n}", 2},
 		}, 400},
+		{"values and vocabulary at one position", []route{
+			{"GET", "/api/v1/sites", 4}, {"GET", "/api/v1/sites/{n}", 4}, {"GET", "/api/v1/deploys/{n}", 3},
+			{"GET", "/api/v1/hooks/{n}", 2}, {"GET", "/api/v1/{s}/members", 3}, {"DELETE", "/api/v1/{s}/members/{u}", 1},
+			{"GET", "/api/v1/{s}/env", 2}, {"GET", "/api/v1/{s}/audit", 1},
+		}, 500},
 		{"mirrors two levels deep", []route{
 			{"GET", "/mirrors/{s}/{r}/status", 5}, {"GET", "/mirrors/{s}/{r}", 1}, {"GET", "/mirrors", 1},
 		}, 200},

@@ -11,6 +11,7 @@ package template
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -135,6 +136,8 @@ type node struct {
 	// strong: the parameter was learned from value marks or shared
 	// continuations, not from counts alone; repetition does not undo it.
 	strong bool
+	// mixed: literals stay beside the learned parameter.
+	mixed bool
 	// methods: PUT, PATCH or DELETE requests ended here; mut and posts
 	// count them and the POSTs.
 	methods    uint8
@@ -162,6 +165,8 @@ type Templater struct {
 	// tree (bounded): the same username under /users/ and /teams/{t}/
 	// members/ is evidence for both positions.
 	pool map[string]bool
+	// splits waits for TakeSplits.
+	splits []Split
 	// observed counts observations since the last whole-tree settle,
 	// total all of them.
 	observed, total int
@@ -301,7 +306,7 @@ func (t *Templater) step(n *node, s string, constant bool) *node {
 	if c := n.consts[s]; c != nil {
 		c.hits++
 		if p := n.param; p != nil && !p.spec && !c.spec && !c.split && !c.static &&
-			(p.hasSig(s) || p.untyped && c.hits%16 == 0 && sharesKeys(c, p)) {
+			(p.hasSig(s) || p.untyped && c.hits%16 == 0 && sharesContinuation(c, p)) {
 			// A sibling left out of an earlier merge grew the same
 			// sub-tree as the parameter's values: it is one of them.
 			delete(n.consts, s)
@@ -329,7 +334,7 @@ func (t *Templater) step(n *node, s string, constant bool) *node {
 			}
 			return t.hitParam(n, s, true)
 		}
-		if n.param != nil && (n.param.untyped && !isFileName(s) || n.param.hasSig(s)) {
+		if n.param != nil && (n.param.untyped && !n.param.mixed && !isFileName(s) || n.param.hasSig(s)) {
 			return t.hitParam(n, s, false)
 		}
 	}
@@ -571,39 +576,30 @@ func (t *Templater) maybeMerge(n *node) {
 	if p.values != nil && len(p.values) >= t.cfg.ConfirmDistinct {
 		p.values = nil
 	}
+	// Beside literals that stay (collections, sub-trees of their own), a
+	// new constant is not taken for a value on sight: it must show the
+	// values' continuation first.
+	for _, c := range n.consts {
+		if !c.static && !c.spec && !c.split && (len(c.consts) > 0 || c.param != nil) {
+			p.mixed = true
+			break
+		}
+	}
 	n.checked = len(n.consts)
 	t.retemplate(p)
 	t.settle(p)
 	t.gen.Add(1)
 }
 
-// subtreeKeys is the set of keys of n's children and grandchildren.
-func subtreeKeys(n *node) map[string]bool {
-	set := make(map[string]bool)
-	add := func(c *node, prefix string) {
-		for k := range c.consts {
-			set[prefix+k] = true
-		}
-		if c.param != nil {
-			set[prefix+Param] = true
-		}
+// sharesContinuation reports whether a, which has no item position of
+// its own, is followed by a literal key that b is followed by too.
+func sharesContinuation(a, b *node) bool {
+	if a.param != nil && !a.param.untyped {
+		return false // a collection (/deploys/{id}), not a value
 	}
-	add(n, "")
-	for _, c := range n.consts {
-		add(c, "/")
-	}
-	if n.param != nil {
-		add(n.param, "/")
-	}
-	return set
-}
-
-// sharesKeys reports whether a and b have a child or grandchild key in
-// common.
-func sharesKeys(a, b *node) bool {
-	ka := subtreeKeys(a)
-	for k := range subtreeKeys(b) {
-		if ka[k] {
+	kb := continuation(b, nil)
+	for _, k := range continuation(a, nil) {
+		if slices.Contains(kb, k) {
 			return true
 		}
 	}
