@@ -1,51 +1,29 @@
 package cli
 
 import (
-	"io"
-	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
-	"time"
-
-	"github.com/vigil-sec/vigil/internal/config"
-	"github.com/vigil-sec/vigil/internal/discovery"
 )
 
-// TestControlEngineUsesSpecs: a scale-out control plane's inventory gets
-// its spec status from discovery.specs, as a gateway's does.
-func TestControlEngineUsesSpecs(t *testing.T) {
-	eng, err := controlEngine(t.Context(), config.Discovery{Specs: []string{"testdata/api-spec.yaml"}, Webhook: "http://127.0.0.1:1/hook"},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
+// vigil control builds its inventory from the config's discovery section
+// (allinone.StartControl; spec status and alerts are covered by the e2e
+// parity test): a broken spec stops it with exit 1 and a message naming
+// the spec.
+func TestControlBadSpec(t *testing.T) {
+	dir := t.TempDir()
+	spec, err := filepath.Abs("testdata/broken-spec.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
-	for _, o := range []discovery.Observation{
-		{Time: now, Host: "api.local", Method: "GET", Path: "/users/42", Status: 200},
-		{Time: now, Host: "api.local", Method: "GET", Path: "/orders/7", Status: 200},
-		{Time: now, Host: "api.local", Method: "GET", Path: "/admin/export", Status: 200},
-	} {
-		eng.Observe(&o)
+	cfg := filepath.Join(dir, "vigil.yaml")
+	body := "admin: 127.0.0.1:0\ndata_dir: " + dir + "\nstore: sqlite\nbus: embedded\ndiscovery:\n  specs: [" + spec + "]\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	got := map[string]string{}
-	for _, ep := range eng.Endpoints() {
-		got[ep.Method+" "+ep.Path] = ep.Status
-	}
-	tests := []struct{ endpoint, status string }{
-		{"GET /users/{id}", "documented"},
-		{"GET /orders/{id}", "zombie"},
-		{"GET /admin/export", "shadow"},
-	}
-	for _, tc := range tests {
-		if got[tc.endpoint] != tc.status {
-			t.Errorf("%s: status %q, want %q (all: %v)", tc.endpoint, got[tc.endpoint], tc.status, got)
-		}
-	}
-}
-
-func TestControlEngineBadSpec(t *testing.T) {
-	_, err := controlEngine(t.Context(), config.Discovery{Specs: []string{"testdata/broken-spec.yaml"}},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err == nil {
-		t.Fatal("a broken spec was accepted")
+	r := run(t, nil, "control", "--config", cfg)
+	if r.code != ExitProblem || !strings.Contains(r.stderr, "broken-spec.yaml") {
+		t.Fatalf("a broken spec: %v", r)
 	}
 }

@@ -163,34 +163,7 @@ func (dp *DataPlane) publishProfiles(ctx context.Context) {
 		host, _ := os.Hostname()
 		source = host + "-" + dp.placement + "-" + dp.G.Addr("http")
 	}
-	eng := dp.Discovery.Engine
-	sent := map[string]int64{}
-	renewed := time.Now()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if time.Since(renewed) > bus.ProfileTTL/4 {
-			clear(sent)
-			renewed = time.Now()
-		}
-		for _, u := range eng.ProfilesSince(sent) {
-			if len(u.JSON) > bus.MaxProfileBytes {
-				dp.log.Warn("discovery profile too large for the bus; not sent", "endpoint", u.ID, "bytes", len(u.JSON))
-				sent[u.ID] = u.Version
-				continue
-			}
-			if err := dp.Bus.PutProfile(ctx, bus.ProfileKey(source, u.ID), u.JSON); err != nil {
-				if ctx.Err() == nil {
-					dp.log.Debug("discovery profiles not published; retrying later", "err", err)
-				}
-				break
-			}
-			sent[u.ID] = u.Version
-		}
-	}
+	// The profiles carry header parameters and protected too, so the
+	// scale-out inventory is the all-in-one one.
+	dp.Bus.PublishProfiles(ctx, source, every, dp.Discovery.Engine.ScaleOutProfilesSince)
 }
