@@ -55,7 +55,7 @@ func classify(api, prev string, p Param) kind {
 		return listKind("bool", []string{"true", "false"}, true)
 	}
 	if k, ok := exampleKind(p.Example, false); ok {
-		if d := defaultID(api, name); strings.HasPrefix(k.id, "num") && strings.HasPrefix(d.id, "num") {
+		if d := defaultID(api, prev, name); strings.HasPrefix(k.id, "num") && strings.HasPrefix(d.id, "num") {
 			return d // "12345" stands for a number of the API's usual length
 		}
 		return k
@@ -63,7 +63,7 @@ func classify(api, prev string, p Param) kind {
 	if k, ok := nameKind(name); ok {
 		return k
 	}
-	return defaultID(api, name)
+	return defaultID(api, prev, name)
 }
 
 func intByName(name string) kind {
@@ -222,8 +222,9 @@ func nameKind(name string) (kind, bool) {
 	return kind{}, false
 }
 
-// defaultID is the shape of a plain "…_id" in each API.
-func defaultID(api, name string) kind {
+// defaultID is the shape of a plain "…_id" in each API; prev is the
+// literal segment before it (the collection).
+func defaultID(api, prev, name string) kind {
 	switch api {
 	case "box":
 		return numericKind(9, 12)
@@ -247,7 +248,12 @@ func defaultID(api, name string) kind {
 	case "spotify":
 		return base62Kind(22)
 	case "twilio":
+		// a SID's two letters name its type: from the name (CallSid) or
+		// the collection (Streams/{Sid})
 		stem := strings.TrimSuffix(name, "Sid")
+		if len(stem) < 2 {
+			stem = prev
+		}
 		if len(stem) < 2 {
 			stem = "XX"
 		}
@@ -375,8 +381,15 @@ func digitalOceanConvention(key string) (kind, bool) {
 		return genKind("dbobj", 80, false, func(r *randT) string {
 			return pick(r, techWords) + pick(r, []string{"-", "_", "."}) + pick(r, []string{"01", "primary", "read", "events", "value", "created", "idx", "nyc3"})
 		}), true
-	case "app_slug", "slug", "catalog/id":
+	case "instance_sizes/slug":
 		return listKind("sizeslug", sizeSlugs, false), true
+	case "app_slug":
+		return listKind("addon", []string{"mongodb-atlas", "sendgrid", "papertrail", "mailgun", "cloudamqp", "redis-cloud",
+			"timescale", "neon", "supabase", "upstash", "scout-apm", "logtail"}, false), true
+	case "catalog/id":
+		return listKind("genaimodel", []string{"llama3.3-70b-instruct", "llama3-8b-instruct", "mistral-nemo-instruct-2407",
+			"deepseek-r1-distill-llama-70b", "openai-gpt-4o", "openai-gpt-4o-mini", "anthropic-claude-3.5-sonnet",
+			"anthropic-claude-3-opus", "openai-o3-mini", "qwen2.5-coder-32b", "alibaba-qwen3-32b"}, false), true
 	case "version":
 		return smallIntKind(1, 20), true
 	}

@@ -213,9 +213,9 @@ func New(specs []*Spec, opts Options) (*Generator, error) {
 // of the same name at the same place in another operation.
 func fillFromSiblings(s *Spec) {
 	best := map[string]Param{}
-	info := func(p Param) int {
+	info := func(p Param) int { // the type alone ("string") says little
 		n := 0
-		for _, v := range []string{p.Pattern, p.Format, p.Example, p.Type} {
+		for _, v := range []string{p.Pattern, p.Format, p.Example} {
 			if v != "" {
 				n++
 			}
@@ -225,29 +225,46 @@ func fillFromSiblings(s *Spec) {
 		}
 		return n
 	}
-	keys := func(op Operation) []string {
-		var out []string
+	// A slot is a parameter's place: the template before its segment, and
+	// its index in the segment. Borrow from the same name at the same slot first,
+	// then from any name there (Conferences/{ConferenceSid}/… beside
+	// Conferences/{Sid}.json).
+	keys := func(op Operation) (named, slot []string) {
 		segs := strings.Split(op.Path, "/")
 		for i, seg := range segs {
-			for _, n := range paramNames(seg) {
-				out = append(out, routeKey(strings.Join(segs[:i+1], "/"))+"#"+n)
+			for j, n := range paramNames(seg) {
+				// the segment's literal parts ({Sid}.json) do not count
+				k := routeKey(strings.Join(segs[:i], "/")) + "/#" + strconv.Itoa(j)
+				named, slot = append(named, k+"#"+n), append(slot, k)
 			}
 		}
-		return out
+		return named, slot
 	}
 	for _, op := range s.Operations {
-		for i, k := range keys(op) {
-			if i < len(op.PathParams) && info(op.PathParams[i]) > info(best[k]) {
-				best[k] = op.PathParams[i]
+		named, slot := keys(op)
+		for i := range named {
+			if i >= len(op.PathParams) {
+				break
+			}
+			for _, k := range []string{named[i], slot[i]} {
+				if info(op.PathParams[i]) > info(best[k]) {
+					best[k] = op.PathParams[i]
+				}
 			}
 		}
 	}
 	for oi := range s.Operations {
 		op := &s.Operations[oi]
-		for i, k := range keys(*op) {
-			if i < len(op.PathParams) && info(op.PathParams[i]) == 0 {
-				if b, ok := best[k]; ok {
+		named, slot := keys(*op)
+		for i := range named {
+			if i >= len(op.PathParams) || info(op.PathParams[i]) > 0 {
+				continue
+			}
+			for _, k := range []string{named[i], slot[i]} {
+				if b, ok := best[k]; ok && info(b) > 0 {
+					b.Name = op.PathParams[i].Name
 					op.PathParams[i] = b
+					break
 				}
 			}
 		}
