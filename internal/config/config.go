@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/vigil-sec/vigil/internal/pathnorm"
 )
 
 // Config is the whole file. Top-level keys are fixed by SPEC; what is inside
@@ -57,8 +59,26 @@ type Listen struct {
 	HTTPS *HTTPS `yaml:"https"`
 	// TrustedProxies lists the CIDRs whose X-Forwarded-For / Forwarded
 	// headers are believed. From anyone else those headers are replaced.
-	TrustedProxies []string `yaml:"trusted_proxies"`
-	Limits         Limits   `yaml:"limits"`
+	TrustedProxies []string  `yaml:"trusted_proxies"`
+	Limits         Limits    `yaml:"limits"`
+	Normalize      Normalize `yaml:"normalize"`
+}
+
+// Normalize configures how the request path is canonicalized before routing
+// and every stage (see internal/pathnorm).
+type Normalize struct {
+	// EscapedSlashes is what %2F, %5C and a raw backslash do: reject
+	// (default, 400), keep (forwarded as data) or decode_and_forward.
+	EscapedSlashes string `yaml:"escaped_slashes"`
+	// CaseInsensitiveMatch lower-cases the path for routes, stages and
+	// the upstream (for upstreams that ignore case, e.g. IIS).
+	CaseInsensitiveMatch bool `yaml:"case_insensitive_match"`
+}
+
+// Options is the pathnorm form of n (validated by Parse).
+func (n Normalize) Options() pathnorm.Options {
+	a, _ := pathnorm.ParseSlashAction(n.EscapedSlashes)
+	return pathnorm.Options{EscapedSlashes: a, CaseInsensitive: n.CaseInsensitiveMatch}
 }
 
 // HTTPS is a TLS listener.
@@ -373,6 +393,9 @@ func (c *Config) applyDefaults() {
 	if l.ShutdownTimeout == 0 {
 		l.ShutdownTimeout = 15 * time.Second
 	}
+	if c.Listen.Normalize.EscapedSlashes == "" {
+		c.Listen.Normalize.EscapedSlashes = pathnorm.Reject.String()
+	}
 	if c.Events.QueueSize == 0 {
 		c.Events.QueueSize = DefaultQueueSize
 	}
@@ -478,6 +501,32 @@ func (c *Config) validate() Errors {
 	}
 	if c.Listen.Limits.MaxConnections < 0 {
 		add("listen.limits.max_connections", "must not be negative")
+	}
+	if _, err := pathnorm.ParseSlashAction(c.Listen.Normalize.EscapedSlashes); err != nil {
+		add("listen.normalize.escaped_slashes", "%v", err)
+	}
+	// A prefix is compared with normalized paths: one that normalization
+	// rewrites (// or dot segments, capitals with case_insensitive_match)
+	// would never match.
+	norm := c.Listen.Normalize.Options()
+	canonicalPrefix := func(path, prefix string) {
+		if !strings.HasPrefix(prefix, "/") {
+			return // reported on its own
+		}
+		out, _, err := pathnorm.Normalize((&url.URL{Path: prefix}).EscapedPath(), norm)
+		if err != nil {
+			add(path, "%q never matches a normalized path: %v", prefix, err)
+		} else if p, _ := url.PathUnescape(out); p != prefix {
+			add(path, "%q never matches a normalized path (use %q)", prefix, p)
+		}
+	}
+	for i, r := range c.Routes {
+		canonicalPrefix(fmt.Sprintf("routes[%d].match.path_prefix", i), r.Match.PathPrefix)
+	}
+	for i, rl := range c.Protect.RateLimits {
+		if rl.PathPrefix != "" {
+			canonicalPrefix(fmt.Sprintf("protect.rate_limits[%d].path_prefix", i), rl.PathPrefix)
+		}
 	}
 	if !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") && c.Store != "sqlite" && !strings.HasPrefix(c.Store, "sqlite:") {
 		add("store", "%q is not sqlite or a postgres:// URL", c.Store)

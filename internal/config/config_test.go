@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-sec/vigil/internal/pathnorm"
 )
 
 const good = `mode: monitor
@@ -44,6 +46,9 @@ func TestParseGood(t *testing.T) {
 	if c.Protect.RateLimits[0].Per != time.Minute || c.Protect.RateLimits[0].Key != "ip" {
 		t.Fatalf("rate limit %+v", c.Protect.RateLimits[0])
 	}
+	if n := c.Listen.Normalize; n.EscapedSlashes != "reject" || n.CaseInsensitiveMatch {
+		t.Fatalf("normalize defaults %+v", n)
+	}
 	if c.Line("routes[1].upstream") != 13 {
 		t.Fatalf("line of routes[1].upstream = %d", c.Line("routes[1].upstream"))
 	}
@@ -81,6 +86,17 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate key", "listen: {http: 127.0.0.1:1}\nmode: enforce\nmode: monitor\n", []string{`t.yaml:3: mode: duplicate key`}},
 		{"yaml syntax", "listen: {http: [\n", []string{`t.yaml:`}},
 		{"empty", "", []string{`empty configuration`}},
+		{"bad escaped_slashes", "listen:\n  http: 127.0.0.1:1\n  normalize:\n    escaped_slashes: decode\n",
+			[]string{`t.yaml:4: listen.normalize.escaped_slashes: "decode" is not one of reject, keep, decode_and_forward`}},
+		{"unknown normalize key", "listen:\n  http: 127.0.0.1:1\n  normalize: {merge_slashes: true}\n",
+			[]string{`t.yaml:3: listen.normalize.merge_slashes: unknown field`}},
+		{"bad case_insensitive_match", "listen:\n  http: 127.0.0.1:1\n  normalize: {case_insensitive_match: maybe}\n",
+			[]string{`t.yaml:3: listen.normalize.case_insensitive_match: expected true or false, got "maybe"`}},
+		{"prefixes that never match a normalized path",
+			"listen:\n  http: 127.0.0.1:1\n  normalize: {case_insensitive_match: true}\nroutes:\n  - name: a\n    match: {path_prefix: /API//v1}\n    upstream: http://x\n" +
+				"protect:\n  rate_limits:\n    - name: l\n      path_prefix: /x/../Login\n      requests: 1\n",
+			[]string{`t.yaml:6: routes[0].match.path_prefix: "/API//v1" never matches a normalized path (use "/api/v1")`,
+				`t.yaml:11: protect.rate_limits[0].path_prefix: "/x/../Login" never matches a normalized path (use "/login")`}},
 		{"bad store and bus", "listen: {http: 127.0.0.1:1}\nstore: mysql://x\nbus: kafka://y\n",
 			[]string{`t.yaml:2: store: "mysql://x" is not sqlite or a postgres:// URL`, `t.yaml:3: bus: "kafka://y"`}},
 	}
@@ -100,6 +116,17 @@ func TestParseErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestNormalizeOptions(t *testing.T) {
+	c, err := Parse([]byte("listen:\n  http: 127.0.0.1:1\n  normalize: {escaped_slashes: decode_and_forward, case_insensitive_match: true}\n"+
+		"routes: [{name: a, match: {path_prefix: /api/}, upstream: 'http://x'}]\n"), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := c.Listen.Normalize.Options(); o.EscapedSlashes != pathnorm.DecodeAndForward || !o.CaseInsensitive {
+		t.Fatalf("options %+v", o)
 	}
 }
 
