@@ -97,6 +97,7 @@ func (ev *Event) AppendJSON(b []byte) []byte {
 	b = appendString(b, q.Method)
 	b = appendKey(b, "path", true)
 	b = appendString(b, q.Path)
+	b = appendOpt(b, "raw_path", q.RawPath)
 	b = appendOpt(b, "endpoint", q.Endpoint)
 	b = appendOpt(b, "query", q.Query)
 	b = appendKey(b, "bytes", true)

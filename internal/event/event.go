@@ -68,8 +68,12 @@ type TLS struct {
 
 // Request holds the layer-7 request attributes.
 type Request struct {
-	Method      string `json:"method"`
-	Path        string `json:"path"`
+	Method string `json:"method"`
+	Path   string `json:"path"`
+	// RawPath is the path as the client spelled it (escaped), when the
+	// gateway normalized it: Path is what the stages judged and the
+	// upstream received.
+	RawPath     string `json:"raw_path,omitempty"`
 	Endpoint    string `json:"endpoint,omitempty"`
 	Query       string `json:"query,omitempty"`
 	Bytes       int64  `json:"bytes"`

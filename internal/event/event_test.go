@@ -18,7 +18,7 @@ func sample() *Event {
 		Source:      Source{IP: "10.0.0.7", Workload: "spiffe://demo.local/ns/shop/sa/cart"},
 		Destination: Destination{Host: "catalog:8082", Upstream: "http://127.0.0.1:9002"},
 		TLS:         &TLS{Version: "1.3", Cipher: "TLS_AES_128_GCM_SHA256", Group: "X25519MLKEM768", MTLS: true},
-		Request:     Request{Method: "GET", Path: "/products/42", Endpoint: "/products/{parameter}", Query: "a=1&b=\"2\"", Bytes: 3, UserAgent: "ua\u2028x", Auth: "bearer_jwt"},
+		Request:     Request{Method: "GET", Path: "/products/42", RawPath: "/x/..//products/%34%32", Endpoint: "/products/{parameter}", Query: "a=1&b=\"2\"", Bytes: 3, UserAgent: "ua\u2028x", Auth: "bearer_jwt"},
 		Response:    Response{Status: 200, Bytes: 512, ContentType: "application/json"},
 		Identity:    &Identity{Sub: "user-17", TokenID: "sha256:abc", Scopes: []string{"cart", "read"}},
 		Findings:    []Finding{{Stage: "waf", RuleID: "942100", Kind: "sqli", Severity: "critical", Message: "quote \" and \\ and \n", WouldBlock: true}},
