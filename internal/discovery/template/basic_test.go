@@ -35,6 +35,7 @@ func TestTyped(t *testing.T) {
 		{"ahhh___rage_face_by_samusmmx-d5g5zap.png", false}, {"1.0", false}, {"sysadvent2010", false},
 		{"alice", false}, {"hello-world", false}, {"XMLHttpRequest", false}, {"me", false},
 		{"AvailablePhoneNumbers", false}, {"IncomingPhoneNumbers", false}, {"CredentialListMappings", false},
+		{"IpAccessControlLists", false}, {"AddOnResults", false},
 		{"KzAbQrTxLmNpWvYs", true},
 	}
 	for _, tt := range tests {

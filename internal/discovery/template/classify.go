@@ -205,27 +205,27 @@ func (st tokenShape) opaque() bool {
 	return false
 }
 
-// pascalCase reports letters that are words in PascalCase or camelCase:
-// every capital starts a run of at least two lowercase letters.
+// pascalCase reports letters that are words in PascalCase or camelCase
+// (AvailablePhoneNumbers, IpAccessControlLists, AddOnResults): capitals
+// start runs of lowercase letters that are words, on average at least
+// 2.5 letters long, where generated ids alternate case almost at every
+// letter (KzAbQrTxLmNpWvYs).
 func pascalCase(tok string) bool {
-	run := -1 // lowercase letters since the last capital; -1 before any
+	var runs, lower int
 	for i := 0; i < len(tok); i++ {
 		c := tok[i]
 		switch {
 		case c >= 'A' && c <= 'Z':
-			if run >= 0 && run < 2 {
-				return false
+			if i+1 < len(tok) && tok[i+1] >= 'a' && tok[i+1] <= 'z' {
+				runs++
 			}
-			run = 0
 		case c >= 'a' && c <= 'z':
-			if run >= 0 {
-				run++
-			}
+			lower++
 		default:
 			return false
 		}
 	}
-	return run < 0 || run >= 2
+	return runs == 0 || float64(lower)/float64(runs) >= 2.5
 }
 
 // fileStem returns the part before a file extension (index.html -> index)

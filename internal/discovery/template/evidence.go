@@ -132,8 +132,8 @@ func valueMarked(raw string) bool {
 	switch {
 	case letters == 0:
 		return true
-	case upper >= 2 && lower == 0:
-		return true // DEPLOY_KEY, NPM_TOKEN, US
+	case upper >= 2 && lower == 0 && (seps > 0 || digits > 0 || len(s) == 2 || len(s) > 5):
+		return true // DEPLOY_KEY, NPM_TOKEN, US; not the acronyms SIP, SMS, API
 	case upperAfterSep && lower > 0:
 		return true // Objective-C, Jane-Doe
 	case digits > 0 && seps > 0:
