@@ -515,3 +515,60 @@ func (t *Templater) TakeSplits() []Split {
 	t.splits = nil
 	return s
 }
+
+// dataExt returns the extension (".json") of a data file named by an
+// untyped value (US.json, jane.json), or "".
+func dataExt(s string) string {
+	if !dataFile(s) {
+		return ""
+	}
+	k := strings.LastIndexByte(s, '.')
+	if idStem(s[:k]) {
+		return "" // typed: idExt handles it
+	}
+	return s[k:]
+}
+
+// mergeDataFiles merges n's data-file children whose names are values
+// (/AvailablePhoneNumbers/US.json, ES.json, …) into n's {parameter}.json,
+// on the same value marks as other merges: three or more, most of them
+// marked or pooled.
+func (t *Templater) mergeDataFiles(n *node) {
+	if n == t.root {
+		return
+	}
+	groups := map[string][]*node{}
+	for k, c := range n.consts {
+		if c.spec || c.split || len(c.consts) > 0 || c.param != nil {
+			continue
+		}
+		if ext := dataExt(k); ext != "" {
+			groups[ext] = append(groups[ext], c)
+		}
+	}
+	for ext, g := range groups {
+		target := n.consts[Param+ext]
+		learned := target != nil && target.untyped
+		var marked int
+		for _, c := range g {
+			stem := c.seg[:len(c.seg)-len(ext)]
+			if valueMarked(stem) || t.pool[stem] {
+				marked++
+			}
+		}
+		if !learned && (len(g) < 3 || 2*marked < len(g)) {
+			continue
+		}
+		if target == nil {
+			target = t.newChild(n, Param+ext)
+			target.static = true
+		}
+		target.untyped = true
+		for _, c := range g {
+			delete(n.consts, c.seg)
+			t.fold(target, c)
+		}
+		t.retemplate(n)
+		t.gen.Add(1)
+	}
+}

@@ -27,6 +27,7 @@ var pools = map[string][]string{
 	"k": {"DEPLOY_KEY", "NPM_TOKEN", "AWS_SECRET", "SLACK_WEBHOOK", "DOCKER_PASSWORD", "GH_PAT"},
 	"x": {"mit", "apache-2.0", "gpl-3.0", "bsd-3-clause", "mpl-2.0", "lgpl-2.1", "unlicense"},
 	"g": {"C%23", "Objective-C", "Go", "Python", "Node", "Rust", "Java", "Ruby"},
+	"c": {"US", "GB", "DE", "FR", "ES", "IT", "JP", "CA", "AU", "BR"},
 }
 
 // requests draws n requests over routes (weighted, values with a skewed
@@ -51,12 +52,12 @@ func requests(seed uint64, routes []route, n int) [][3]string {
 		truth := make([]string, len(segs))
 		for i, s := range segs {
 			truth[i] = s
-			if len(s) == 3 && s[0] == '{' {
+			if len(s) >= 3 && s[0] == '{' && s[2] == '}' {
 				pool := pools[s[1:2]]
 				// skewed: the first values are the popular ones
 				j := min(int(float64(len(pool))*rng.Float64()*rng.Float64()), len(pool)-1)
-				segs[i] = pool[j]
-				truth[i] = Param
+				segs[i] = pool[j] + s[3:]
+				truth[i] = Param + s[3:]
 			}
 		}
 		out = append(out, [3]string{r.method, strings.Join(segs, "/"), strings.Join(truth, "/")})
@@ -118,6 +119,14 @@ func TestStructuralEvidence(t *testing.T) {
 			{"GET", "/api/v1/hooks/{n}", 2}, {"GET", "/api/v1/{s}/members", 3}, {"DELETE", "/api/v1/{s}/members/{u}", 1},
 			{"GET", "/api/v1/{s}/env", 2}, {"GET", "/api/v1/{s}/audit", 1},
 		}, 500},
+		{"values with a data extension, vocabulary in PascalCase", []route{
+			{"GET", "/2010-04-01/Accounts/{n}/AvailablePhoneNumbers/{c}.json", 3},
+			{"GET", "/2010-04-01/Accounts/{n}/AvailablePhoneNumbers.json", 1},
+			{"GET", "/2010-04-01/Accounts/{n}/IncomingPhoneNumbers.json", 2},
+			{"GET", "/2010-04-01/Accounts/{n}/SIP/IpAccessControlLists/{n}.json", 2},
+			{"GET", "/2010-04-01/Accounts/{n}/SIP/CredentialLists/{n}.json", 2},
+			{"GET", "/2010-04-01/Accounts/{n}/SMS/ShortCodes/{n}.json", 1},
+		}, 400},
 		{"mirrors two levels deep", []route{
 			{"GET", "/mirrors/{s}/{r}/status", 5}, {"GET", "/mirrors/{s}/{r}", 1}, {"GET", "/mirrors", 1},
 		}, 200},

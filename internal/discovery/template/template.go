@@ -334,6 +334,11 @@ func (t *Templater) step(n *node, s string, constant bool) *node {
 			}
 			return t.hitParam(n, s, true)
 		}
+		if ext := dataExt(s); ext != "" {
+			if c := n.consts[Param+ext]; c != nil && c.untyped {
+				return t.hitExtParam(n, ext) // one more US.json beside {parameter}.json
+			}
+		}
 		if n.param != nil && (n.param.untyped && !n.param.mixed && !isFileName(s) || n.param.hasSig(s)) {
 			return t.hitParam(n, s, false)
 		}
@@ -542,6 +547,7 @@ func (t *Templater) maybeMerge(n *node) {
 	if n.param != nil && n.param.spec {
 		return
 	}
+	t.mergeDataFiles(n)
 	merge, strong := t.mergeDecision(n)
 	if len(merge) == 0 {
 		return
@@ -725,6 +731,11 @@ func (t *Templater) walkLocked(segs []string) (*node, int) {
 				}
 			case n.param != nil && (n.param.untyped && !isFileName(s) || n.param.hasSig(s)):
 				next = n.param
+			}
+			if ext := dataExt(s); next == nil && ext != "" {
+				if c := n.consts[Param+ext]; c != nil && c.untyped {
+					next = c
+				}
 			}
 		}
 		if next == nil {
