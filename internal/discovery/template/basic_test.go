@@ -36,7 +36,7 @@ func TestTyped(t *testing.T) {
 		{"alice", false}, {"hello-world", false}, {"XMLHttpRequest", false}, {"me", false},
 		{"AvailablePhoneNumbers", false}, {"IncomingPhoneNumbers", false}, {"CredentialListMappings", false},
 		{"IpAccessControlLists", false}, {"AddOnResults", false},
-		{"KzAbQrTxLmNpWvYs", true},
+		{"KzAbQrTxLmNpWvYs", true}, {"DgboFzcqnavbuVhAAvtRuH", true},
 	}
 	for _, tt := range tests {
 		if got := typed(tt.seg, 256); got != tt.want {

@@ -211,21 +211,36 @@ func (st tokenShape) opaque() bool {
 // 2.5 letters long, where generated ids alternate case almost at every
 // letter (KzAbQrTxLmNpWvYs).
 func pascalCase(tok string) bool {
-	var runs, lower int
+	var runs, short, lower, cur int
+	inRun := false
+	end := func() {
+		if inRun {
+			runs++
+			if cur <= 1 {
+				short++
+			}
+		}
+		inRun, cur = false, 0
+	}
 	for i := 0; i < len(tok); i++ {
 		c := tok[i]
 		switch {
 		case c >= 'A' && c <= 'Z':
-			if i+1 < len(tok) && tok[i+1] >= 'a' && tok[i+1] <= 'z' {
-				runs++
-			}
+			end()
+			inRun = i+1 < len(tok) && tok[i+1] >= 'a' && tok[i+1] <= 'z'
 		case c >= 'a' && c <= 'z':
 			lower++
+			if inRun {
+				cur++
+			}
 		default:
 			return false
 		}
 	}
-	return runs == 0 || float64(lower)/float64(runs) >= 2.5
+	end()
+	// Words: runs average 2.5 letters or more, and at most a third of them
+	// are a single letter (Ip, On); generated ids break that (DgboFzcqnavbuVhAAvtRuH).
+	return runs == 0 || float64(lower)/float64(runs) >= 2.5 && short*3 <= runs
 }
 
 // fileStem returns the part before a file extension (index.html -> index)
