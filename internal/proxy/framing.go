@@ -1,15 +1,21 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net"
 	"sync"
+
+	"github.com/vigil-sec/vigil/internal/pathnorm"
 )
 
 // FramingConn watches the raw bytes of an HTTP/1.x connection for requests
 // whose framing is ambiguous — both Content-Length and Transfer-Encoding, or
-// more than one Content-Length — the raw material of request smuggling.
+// more than one Content-Length — the raw material of request smuggling, and
+// for absolute-form request targets (GET http://a.example/ HTTP/1.1) whose
+// host disagrees with the Host header, which net/http drops unseen.
 // net/http quietly resolves those (Transfer-Encoding wins, duplicates that
 // agree are merged), so the check must happen below the handler: this
 // wrapper follows request boundaries (headers, Content-Length bodies,
@@ -24,7 +30,7 @@ type FramingConn struct {
 	mu       sync.Mutex
 	st       scanState
 	bad      int64 // 1-based index of the first ambiguous request; 0 none
-	reason   string
+	why      Violation
 	served   int64 // requests handed to the handler so far
 	upgraded bool
 }
@@ -55,6 +61,24 @@ type scanState struct {
 	te        bool
 	teChunked bool
 	upgrade   bool
+	// absolute-form request target: its canonical authority and scheme.
+	absolute  bool
+	https     bool
+	authority string
+}
+
+// Violation is why the scanner refuses a request: the error code and the
+// finding kind the handler answers and records, and a message.
+type Violation struct {
+	Code, Kind, Message string
+}
+
+func smuggling(reason string) Violation {
+	return Violation{Code: "ambiguous_framing", Kind: "request_smuggling", Message: "request framing is ambiguous: " + reason}
+}
+
+func hostMismatch(msg string) Violation {
+	return Violation{Code: "host_mismatch", Kind: "host_mismatch", Message: msg}
 }
 
 // NewFramingConn wraps c.
@@ -72,22 +96,22 @@ func (c *FramingConn) Read(p []byte) (int, error) {
 }
 
 // NextRequest is called by the handler once per HTTP/1 request on this
-// connection; it reports whether that request (or an earlier one) had
-// ambiguous framing, with the reason.
-func (c *FramingConn) NextRequest() (bad bool, reason string) {
+// connection; it reports whether that request (or an earlier one) is to be
+// refused, and why.
+func (c *FramingConn) NextRequest() (Violation, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.served++
 	if c.bad > 0 && c.served >= c.bad {
-		return true, c.reason
+		return c.why, true
 	}
-	return false, ""
+	return Violation{}, false
 }
 
-func (c *FramingConn) flag(reason string) {
+func (c *FramingConn) flag(v Violation) {
 	if c.bad == 0 {
 		c.bad = c.st.index
-		c.reason = reason
+		c.why = v
 	}
 	c.st.phase = phOff
 }
@@ -128,16 +152,18 @@ func (c *FramingConn) scan(p []byte) {
 		}
 		p = p[i+1:]
 		line := s.line[:s.lineLen]
-		if len(line) > 0 && line[len(line)-1] == '\r' && s.lineTotal <= len(s.line) {
+		cut := s.lineTotal > len(s.line)
+		if len(line) > 0 && line[len(line)-1] == '\r' && !cut {
 			line = line[:len(line)-1]
 		}
 		empty := s.lineTotal == 0 || (s.lineTotal == 1 && s.line[0] == '\r')
 		s.lineLen, s.lineTotal = 0, 0
-		c.onLine(line, empty)
+		c.onLine(line, empty, cut)
 	}
 }
 
-func (c *FramingConn) onLine(line []byte, empty bool) {
+// onLine handles one line; cut says only its start was kept.
+func (c *FramingConn) onLine(line []byte, empty, cut bool) {
 	s := &c.st
 	switch s.phase {
 	case phRequestLine:
@@ -150,7 +176,9 @@ func (c *FramingConn) onLine(line []byte, empty bool) {
 		}
 		s.index++
 		s.clCount, s.clValue, s.clBad, s.te, s.teChunked, s.upgrade = 0, 0, false, false, false, false
+		s.absolute, s.https, s.authority = false, false, ""
 		s.phase = phHeaders
+		c.requestTarget(line, cut)
 	case phHeaders:
 		if empty {
 			c.endHeaders()
@@ -173,6 +201,14 @@ func (c *FramingConn) onLine(line []byte, empty bool) {
 			s.teChunked = hasSuffixFoldBytes(trimSpace(value), "chunked")
 		case equalFold(name, "upgrade"):
 			s.upgrade = true
+		case s.absolute && equalFold(name, "host"):
+			if cut {
+				c.flag(hostMismatch("the Host header is too long to check against the request target"))
+				return
+			}
+			if h := pathnorm.Host(string(trimSpace(value)), s.https); h != s.authority {
+				c.flag(hostMismatch(fmt.Sprintf("the request target names host %q but the Host header %q", s.authority, h)))
+			}
 		}
 	case phChunkSize:
 		size, ok := parseHex(line)
@@ -200,13 +236,13 @@ func (c *FramingConn) endHeaders() {
 	s := &c.st
 	switch {
 	case s.te && s.clCount > 0:
-		c.flag("both Content-Length and Transfer-Encoding")
+		c.flag(smuggling("both Content-Length and Transfer-Encoding"))
 		return
 	case s.clCount > 1:
-		c.flag("more than one Content-Length")
+		c.flag(smuggling("more than one Content-Length"))
 		return
 	case s.clBad:
-		c.flag("invalid Content-Length")
+		c.flag(smuggling("invalid Content-Length"))
 		return
 	}
 	if s.upgrade {
@@ -231,6 +267,39 @@ func (c *FramingConn) endHeaders() {
 }
 
 func (c *FramingConn) endRequest() { c.st.phase = phRequestLine }
+
+// requestTarget notes an absolute-form target's authority (canonical, as
+// the handler compares hosts), for the Host header to be checked against.
+// net/http routes by the target and drops the Host header: without this
+// check a request could name one host to Vigil and another to anything
+// that reads the header.
+func (c *FramingConn) requestTarget(line []byte, cut bool) {
+	sp := bytes.IndexByte(line, ' ')
+	if sp < 0 {
+		return
+	}
+	t := line[sp+1:]
+	i := bytes.Index(t, []byte("://"))
+	if len(t) == 0 || t[0] == '/' || i <= 0 || bytes.IndexByte(t[:i], '/') >= 0 {
+		return // origin-form, *, or authority-form (CONNECT)
+	}
+	rest := t[i+3:]
+	j := bytes.IndexAny(rest, "/?# ")
+	if j < 0 {
+		if cut {
+			c.flag(hostMismatch("the request target is too long to check against the Host header"))
+		}
+		return
+	}
+	auth := rest[:j]
+	if bytes.IndexByte(auth, '@') >= 0 {
+		c.flag(hostMismatch("the request target carries user information"))
+		return
+	}
+	s := &c.st
+	s.absolute, s.https = true, equalFold(t[:i], "https")
+	s.authority = pathnorm.Host(string(auth), s.https)
+}
 
 // Upgrading reports whether the scanner stopped following the connection
 // because a request asked for a protocol upgrade. A handler that does not

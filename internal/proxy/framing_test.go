@@ -48,11 +48,11 @@ func TestFramingScanner(t *testing.T) {
 func TestNextRequest(t *testing.T) {
 	c := &FramingConn{Conn: &net.TCPConn{}}
 	c.scan([]byte("GET / HTTP/1.1\r\n\r\nPOST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n"))
-	if bad, _ := c.NextRequest(); bad {
+	if _, bad := c.NextRequest(); bad {
 		t.Fatal("first request flagged")
 	}
-	if bad, reason := c.NextRequest(); !bad || reason != "more than one Content-Length" {
-		t.Fatalf("second request: %v %q", bad, reason)
+	if v, bad := c.NextRequest(); !bad || v.Code != "ambiguous_framing" || v.Kind != "request_smuggling" || v.Message != "request framing is ambiguous: more than one Content-Length" {
+		t.Fatalf("second request: %v %+v", bad, v)
 	}
 }
 

@@ -73,15 +73,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	tx.Auth = authKind(r)
 	var route *Route
-	defer func() { h.finish(rt, route, tx, rw) }()
+	var rawPath string // the client's spelling, when normalization changed it
+	defer func() { h.finish(rt, route, tx, rw, rawPath) }()
 
 	w.Header()["Vigil-Txn"] = tx.IDHeader()
 
 	var fc *FramingConn
 	if r.ProtoMajor == 1 {
 		if fc = FramingFrom(r.Context()); fc != nil {
-			if bad, reason := fc.NextRequest(); bad {
-				h.reject(rw, tx, http.StatusBadRequest, "ambiguous_framing", "request framing is ambiguous: "+reason, "request_smuggling")
+			if v, bad := fc.NextRequest(); bad {
+				h.reject(rw, tx, http.StatusBadRequest, v.Code, v.Message, v.Kind)
 				return
 			}
 		}
@@ -90,6 +91,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if headerSize(r) > int(rt.limits.MaxHeaderBytes) {
 		h.reject(rw, tx, http.StatusRequestHeaderFieldsTooLarge, "headers_too_large", "request headers exceed the limit", "oversized_headers")
 		return
+	}
+
+	// One canonical host and path, before routing and every stage; the
+	// upstream receives the same.
+	if v, bad := canonicalHost(r); bad {
+		h.reject(rw, tx, http.StatusBadRequest, v.Code, v.Message, v.Kind)
+		return
+	}
+	raw, changes, err := canonicalPath(r, rt.norm)
+	if err != nil || changes != 0 {
+		rawPath = raw
+	}
+	if err != nil {
+		h.reject(rw, tx, http.StatusBadRequest, "invalid_path", err.Error(), "invalid_path")
+		return
+	}
+	if changes != 0 {
+		tx.AddFinding(pathFinding(changes))
 	}
 
 	route, ok := rt.router.Match(r.Host, r.URL.Path)
@@ -260,7 +279,7 @@ func (rt *Runtime) proxyError(w http.ResponseWriter, r *http.Request, err error)
 
 // finish runs after the response (in a defer, so blocked and failed
 // requests are recorded too): response observers, metrics, the event.
-func (h *Handler) finish(rt *Runtime, route *Route, tx *pipeline.Txn, rw *pipeline.ResponseWriter) {
+func (h *Handler) finish(rt *Runtime, route *Route, tx *pipeline.Txn, rw *pipeline.ResponseWriter, rawPath string) {
 	end := time.Now()
 	if tx.Resp.Status == 0 {
 		tx.Resp.Status = http.StatusOK
@@ -278,6 +297,7 @@ func (h *Handler) finish(rt *Runtime, route *Route, tx *pipeline.Txn, rw *pipeli
 	if h.events != nil {
 		ev := event.Get()
 		tx.FillEvent(ev, end)
+		ev.Request.RawPath = rawPath
 		h.events.Enqueue(ev)
 	}
 	tx.Release()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/config"
 	"github.com/vigil-sec/vigil/internal/metrics"
+	"github.com/vigil-sec/vigil/internal/pathnorm"
 	"github.com/vigil-sec/vigil/internal/pipeline"
 )
 
@@ -33,6 +34,7 @@ type Runtime struct {
 	routes   []*Route
 	trust    Trust
 	limits   config.Limits
+	norm     pathnorm.Options
 	stages   Stages
 	inflight atomic.Int64
 }
@@ -52,7 +54,7 @@ type Route struct {
 
 // NewRuntime builds a runtime from a validated config.
 func NewRuntime(cfg *config.Config, stages Stages, m *metrics.Metrics, log *slog.Logger) (*Runtime, error) {
-	rt := &Runtime{Config: cfg, limits: cfg.Listen.Limits, stages: stages}
+	rt := &Runtime{Config: cfg, limits: cfg.Listen.Limits, norm: cfg.Listen.Normalize.Options(), stages: stages}
 	var prefixes []netip.Prefix
 	for _, p := range cfg.Listen.TrustedProxies {
 		pp, err := config.ParsePrefix(p)

@@ -94,6 +94,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			// path segments (tokens, keys, card numbers, emails).
 			ev.Request.Query = redact.RedactQuery(ev.Request.Query)
 			ev.Request.Path = redact.RedactPath(ev.Request.Path)
+			if ev.Request.RawPath != "" {
+				ev.Request.RawPath = redact.RedactPath(ev.Request.RawPath)
+			}
 		}}, sinks...)
 	q := g.Events
 	g.Metrics.GaugeFunc("vigil_events_queue_depth", "Events waiting to be written.", func() float64 { return float64(q.Depth()) })
