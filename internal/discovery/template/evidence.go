@@ -299,6 +299,15 @@ func (t *Templater) mergeDecision(n *node) (merge []*node, strong bool) {
 				cands[i].n = nil
 				continue
 			}
+			// a rarely requested value followed by what follows the
+			// parameter's values: one more value of a learned parameter
+			// (/teams/{org}/{team}: sequoia/mobile-ios seen once)
+			if pp := n.param.param; pp != nil && pp.untyped && c.dyn && c.hits < 8 &&
+				(flat(c) && len(c.consts) > 0 && pp.ends > 0 || len(c.consts) == 0 && c.param != nil) {
+				join = append(join, c)
+				cands[i].n = nil
+				continue
+			}
 			for _, key := range cands[i].keys {
 				if pk[key] {
 					join = append(join, c)
