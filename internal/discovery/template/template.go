@@ -3,10 +3,12 @@
 //
 // Segments whose shape marks them as values (integers, UUIDs, hashes, dates,
 // e-mails, opaque and mixed alphanumeric ids) become parameters at once.
-// Other segments become parameters only from evidence: many distinct values
-// at the same position whose sub-trees look alike, arriving at a high rate of
-// new values. Merges are revisable, operators can pin templates and force
-// constants, and templates from an OpenAPI spec win over learned ones.
+// Other segments (usernames, slugs, label names) become parameters from the
+// structure of the traffic (evidence.go): value marks, shared continuations,
+// cardinality and repetition, value pools shared across positions, methods
+// and collection parents. Merges are revisable, operators can pin templates
+// and force constants, and templates from an OpenAPI spec win over learned
+// ones.
 package template
 
 import (
