@@ -10,7 +10,7 @@ import (
 )
 
 // canonicalHost puts r.Host in canonical form (lower case, no trailing dot,
-// no default port): routes, stages, events and the upstream all see that.
+// no default port): routes, stages and events see that.
 // An HTTP/2 request whose separate Host header names another host than its
 // :authority (net/http keeps that header in r.Header) is refused; HTTP/1's
 // absolute-form target against Host is checked by the FramingConn, below

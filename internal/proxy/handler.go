@@ -93,8 +93,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// One canonical host and path, before routing and every stage; the
-	// upstream receives the same.
+	// One canonical host and path, before routing and every stage. The
+	// upstream receives the canonical path, and the Host as the client
+	// spelled it (an edge proxy keeps the client's Host; its case, a
+	// trailing dot or a default port do not change which host it names).
+	clientHost := r.Host
 	if v, bad := canonicalHost(r); bad {
 		h.reject(rw, tx, http.StatusBadRequest, v.Code, v.Message, v.Kind)
 		return
@@ -171,7 +174,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Header["Traceparent"] = tx.TraceparentHeader()
 	r.Header["Vigil-Txn"] = tx.IDHeader()
 	start := time.Now()
+	canonHost := r.Host
+	r.Host = clientHost // the forwarder and the ReverseProxy copy it at once
 	route.proxy.ServeHTTP(rw, r)
+	r.Host = canonHost // for the response stages and the event
 	if at := rw.HeaderTime(); !at.IsZero() {
 		tx.UpstreamTime = at.Sub(start)
 	} else {
