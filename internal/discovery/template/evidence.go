@@ -225,21 +225,44 @@ func continuation(c *node, buf []string) []string {
 			continue // {parameter}.json is an item position; static files say nothing
 		}
 		keys = append(keys, k)
-		for k2, g := range ch.consts {
-			if g.dyn {
-				keys = append(keys, "/"+k2)
-			}
-		}
+		keys = appendDeep(keys, ch)
 	}
 	if p := c.param; p != nil && p.untyped {
-		for k2, g := range p.consts {
-			if g.dyn {
-				keys = append(keys, "/"+k2)
-			}
-		}
+		keys = appendDeep(keys, p)
 	}
 	slices.Sort(keys)
 	return slices.Compact(keys)
+}
+
+// maxDeepKeys bounds the keys taken from one child's children: enough to
+// link siblings, bounded however wide the tree grows.
+const maxDeepKeys = 32
+
+func appendDeep(keys []string, ch *node) []string {
+	n := 0
+	for k2, g := range ch.consts {
+		if g.dyn {
+			keys = append(keys, "/"+k2)
+			if n++; n == maxDeepKeys {
+				break
+			}
+		}
+	}
+	return keys
+}
+
+// paramKeys returns the continuation keys of a learned parameter, cached
+// until its constant children change in number or the tree is settled.
+func (t *Templater) paramKeys(p *node) map[string]bool {
+	if p.keys != nil && p.keysAt == len(p.consts) && p.keysGen == t.settles {
+		return p.keys
+	}
+	m := make(map[string]bool)
+	for _, k := range continuation(p, nil) {
+		m[k] = true
+	}
+	p.keys, p.keysAt, p.keysGen = m, len(p.consts), t.settles
+	return m
 }
 
 // mergeDecision weighs n's untyped constant children and returns those to
@@ -287,10 +310,7 @@ func (t *Templater) mergeDecision(n *node) (merge []*node, strong bool) {
 	// more of its values (left out of an earlier merge, or seen first).
 	var join []*node
 	if learned {
-		pk := make(map[string]bool)
-		for _, key := range continuation(n.param, nil) {
-			pk[key] = true
-		}
+		pk := t.paramKeys(n.param)
 		for i := range cands {
 			c := cands[i].n
 			// a rarely requested leaf beside values that end there too

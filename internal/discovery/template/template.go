@@ -149,6 +149,9 @@ type node struct {
 	leaves map[string]*leafStat
 	// checked is the number of constant children at the last merge check.
 	checked int
+	// keys caches a learned parameter's continuation (paramKeys).
+	keys            map[string]bool
+	keysAt, keysGen int
 	// dyn: a request that is not for a static asset (a page, an image, a
 	// script; data such as .json is API) ended at or below.
 	dyn bool
@@ -169,6 +172,8 @@ type Templater struct {
 	pool map[string]bool
 	// splits waits for TakeSplits.
 	splits []Split
+	// settles counts whole-tree settles (paramKeys' cache).
+	settles int
 	// observed counts observations since the last whole-tree settle,
 	// total all of them.
 	observed, total int
@@ -264,15 +269,12 @@ func (t *Templater) ObserveRequest(method, path string) string {
 			d.dyn = true
 		}
 	}
-	// Weigh the evidence where the path grew the tree (and one level up,
-	// whose candidates' continuations it changed), now that the whole
-	// path is known.
+	// Weigh the evidence where the path grew the tree, now that the whole
+	// path is known (changes further up wait for the whole-tree settle).
 	if grew != nil {
 		g := t.gen.Load()
-		for i, m := 0, grew; i < 2 && m != nil; i, m = i+1, m.parent {
-			if k := len(m.consts); k < 16 || k >= m.checked+m.checked/4 {
-				t.maybeMerge(m)
-			}
+		if k := len(grew.consts); k < 16 || k >= grew.checked+grew.checked/4 {
+			t.maybeMerge(grew)
 		}
 		if t.gen.Load() != g {
 			return t.templateLocked(segs)
@@ -295,6 +297,7 @@ func (t *Templater) Settle() {
 
 func (t *Templater) settleAll() {
 	t.observed = 0
+	t.settles++
 	before := t.gen.Load()
 	t.settle(t.root)
 	if t.gen.Load() != before {
@@ -594,8 +597,11 @@ func (t *Templater) maybeMerge(n *node) {
 		}
 	}
 	n.checked = len(n.consts)
-	t.retemplate(p)
-	t.settle(p)
+	if len(merge) > 1 {
+		// Pooled sub-trees may hold merges of their own; a single value
+		// joining waits for the next whole-tree settle.
+		t.settle(p)
+	}
 	t.gen.Add(1)
 }
 
@@ -639,12 +645,16 @@ func (t *Templater) fold(dst, src *node) {
 			}
 			dst.consts[k] = c
 			c.parent = dst
+			c.tmpl = joinTmpl(dst.tmpl, c.seg)
+			t.retemplate(c) // only what moved needs new template strings
 		}
 	}
 	if sp := src.param; sp != nil {
 		if dst.param == nil {
 			dst.param = sp
 			sp.parent = dst
+			sp.tmpl = joinTmpl(dst.tmpl, sp.seg)
+			t.retemplate(sp)
 		} else {
 			dp := dst.param
 			switch {
