@@ -421,15 +421,16 @@ func normalizeHost(h string) string {
 	return h
 }
 
-// maybeRekeyLocked re-keys when templates changed — at most every 100 ms
-// or 10,000 observations while feeding (a merge storm must not make every
-// observation walk the inventory), and always before the inventory is read.
+// maybeRekeyLocked re-keys when templates changed — while feeding, at most
+// every 100 ms and every 10,000 observations (and every inventory's worth
+// of them: a merge storm must not make every observation walk a large
+// inventory), and always before the inventory is read.
 func (e *Engine) maybeRekeyLocked(force bool) {
 	g := e.tmpl.Generation()
 	if g == e.gen {
 		return
 	}
-	if !force && e.sinceRek < 10000 && time.Since(e.rekeyAt) < 100*time.Millisecond {
+	if !force && (e.sinceRek < 10000 || e.sinceRek < len(e.entries) || time.Since(e.rekeyAt) < 100*time.Millisecond) {
 		return
 	}
 	e.gen = g
@@ -464,13 +465,15 @@ func (e *Engine) rekeyLocked() {
 		path string
 	}
 	var splits []split
+	taken := e.tmpl.TakeSplits()
 	for k, en := range e.entries {
 		nt := e.tmpl.Template(en.sample)
 		// The entry's paths may now map to several templates (the
 		// templater split a literal out of a parameter): the entry stays
 		// with the template most of its samples map to, the others get
-		// entries of their own.
-		if len(en.samples) > 1 {
+		// entries of their own. Only worth asking when the entry moves
+		// or literals were split out.
+		if len(en.samples) > 1 && (nt != k.path || len(taken) > 0) {
 			votes := map[string]int{}
 			best := 0
 			for _, s := range en.samples {
@@ -501,9 +504,17 @@ func (e *Engine) rekeyLocked() {
 	}
 	// Literals the templater split out of a parameter take their requests
 	// with them, from the entries of the parameter's template.
-	for _, ts := range e.tmpl.TakeSplits() {
-		for k, en := range e.entries {
-			if k.path != ts.From {
+	var byPath map[string][]key
+	if len(taken) > 0 {
+		byPath = map[string][]key{}
+		for k := range e.entries {
+			byPath[k.path] = append(byPath[k.path], k)
+		}
+	}
+	for _, ts := range taken {
+		for _, k := range byPath[ts.From] {
+			en := e.entries[k]
+			if en == nil {
 				continue
 			}
 			n := ts.Gets

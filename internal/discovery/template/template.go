@@ -13,7 +13,6 @@ package template
 
 import (
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -311,7 +310,7 @@ func (t *Templater) step(n *node, s string, constant bool) *node {
 	if c := n.consts[s]; c != nil {
 		c.hits++
 		if p := n.param; p != nil && !p.spec && !c.spec && !c.split && !c.static &&
-			(p.hasSig(s) || p.untyped && c.hits%16 == 0 && sharesContinuation(c, p)) {
+			(p.hasSig(s) || p.untyped && c.hits%16 == 0 && t.sharesContinuation(c, p)) {
 			// A sibling left out of an earlier merge grew the same
 			// sub-tree as the parameter's values: it is one of them.
 			delete(n.consts, s)
@@ -319,8 +318,6 @@ func (t *Templater) step(n *node, s string, constant bool) *node {
 				p.values[s] += uint32(c.hits)
 			}
 			t.fold(p, c)
-			t.retemplate(p)
-			t.settle(p)
 			t.gen.Add(1)
 			return p
 		}
@@ -559,6 +556,7 @@ func (t *Templater) maybeMerge(n *node) {
 	}
 	forced := len(merge) >= t.cfg.MaxChildren
 	p := t.paramChild(n)
+	fresh := !p.untyped
 	if !p.untyped {
 		p.untyped = true
 		if p.values == nil && !forced {
@@ -597,23 +595,24 @@ func (t *Templater) maybeMerge(n *node) {
 		}
 	}
 	n.checked = len(n.consts)
-	if len(merge) > 1 {
-		// Pooled sub-trees may hold merges of their own; a single value
-		// joining waits for the next whole-tree settle.
+	if fresh {
+		// Pooled sub-trees may hold merges of their own; values joining
+		// a parameter that exists wait for the next whole-tree settle.
 		t.settle(p)
 	}
 	t.gen.Add(1)
 }
 
 // sharesContinuation reports whether a, which has no item position of
-// its own, is followed by a literal key that b is followed by too.
-func sharesContinuation(a, b *node) bool {
+// its own, is followed by a literal key that the learned parameter b is
+// followed by too.
+func (t *Templater) sharesContinuation(a, b *node) bool {
 	if a.param != nil && !a.param.untyped {
 		return false // a collection (/deploys/{id}), not a value
 	}
-	kb := continuation(b, nil)
+	kb := t.paramKeys(b)
 	for _, k := range continuation(a, nil) {
-		if slices.Contains(kb, k) {
+		if kb[k] {
 			return true
 		}
 	}
