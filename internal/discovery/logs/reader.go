@@ -13,6 +13,8 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/vigil-sec/vigil/internal/pathnorm"
 )
 
 // Format names returned by Reader.Format.
@@ -33,7 +35,7 @@ type Record struct {
 	Time      time.Time
 	Host      string // authority / Host header, when the format has it
 	Method    string
-	Path      string // raw (still percent-encoded) path, without the query
+	Path      string // escaped path without the query, in the gateway's canonical form (canonicalPath)
 	Query     string // raw query without '?'
 	Proto     string // HTTP/1.1, HTTP/2, ...
 	Status    int
@@ -187,6 +189,7 @@ func (r *Reader) Next(rec *Record) error {
 		r.har[r.harPos] = Record{}
 		r.harPos++
 		r.lines++
+		r.canonicalPath(rec)
 		return nil
 	}
 	for !r.done {
@@ -220,11 +223,27 @@ func (r *Reader) Next(rec *Record) error {
 		r.lines++
 		*rec = Record{}
 		if r.parse(line, rec, &r.st) {
+			r.canonicalPath(rec)
 			return nil
 		}
 		r.broken++
 	}
 	return io.EOF
+}
+
+// canonicalPath puts rec.Path in the gateway's canonical form, so that
+// /a//b, /a/./b and /a/%62 count as /a/b, as they do live. A log line is
+// never refused: encoded slashes stay data (keep), and a path the gateway
+// would refuse (climbing above the root, control bytes) is kept as logged.
+// Vigil's own events carry paths the gateway already normalized (and
+// decoded): those are left alone.
+func (r *Reader) canonicalPath(rec *Record) {
+	if r.format == FormatVigilEvents || !mayNormalize(rec.Path) {
+		return
+	}
+	if p, ch, err := pathnorm.Normalize(rec.Path, pathnorm.Options{EscapedSlashes: pathnorm.Keep}); err == nil && ch != 0 {
+		rec.Path = p
+	}
 }
 
 func trimEOL(b []byte) []byte {
