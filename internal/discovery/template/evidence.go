@@ -368,7 +368,7 @@ func (t *Templater) mergeDecision(n *node) (merge []*node, strong bool) {
 	}
 	var alike []*candidate
 	var ev float64
-	var nonleaf, shared, versions, pooled, static int
+	var nonleaf, shared, versions, pooled, static, snake int
 	var hits uint64
 	for i := range cands {
 		c := &cands[i]
@@ -383,6 +383,9 @@ func (t *Templater) mergeDecision(n *node) (merge []*node, strong bool) {
 			continue // a collection, a folder of files, or a sub-tree of its own
 		}
 		alike = append(alike, c)
+		if snakeWords(c.n.seg) {
+			snake++
+		}
 		ev += c.ev
 		if c.pooled {
 			pooled++
@@ -420,7 +423,7 @@ func (t *Templater) mergeDecision(n *node) (merge []*node, strong bool) {
 	case structural && (a >= 3 || pl || vfrac > 0):
 		strong = true
 	case constParent && pl && a >= 3 && (vfrac >= 0.25 || rep >= 0.25):
-	case constParent && a >= 12 && rep >= 0.25:
+	case constParent && a >= 12 && rep >= 0.25 && 2*snake < a:
 	case a >= 30 && rep >= 0.1 && (vfrac >= 0.25 || constParent):
 	case a >= 24 && rep >= 0.5: // a long tail of values, each seen once or twice
 	case a >= 128 && rep >= 0.05:
@@ -600,4 +603,19 @@ func (t *Templater) mergeDataFiles(n *node) {
 		t.retemplate(n)
 		t.gen.Add(1)
 	}
+}
+
+// snakeWords reports a long snake_case identifier of three or more words
+// (droplets_queue_size): the naming of vocabulary (metric, event and
+// permission names), which counts alone do not turn into a parameter.
+func snakeWords(s string) bool {
+	if len(s) < 12 || strings.Count(s, "_") < 2 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -127,6 +127,15 @@ func TestStructuralEvidence(t *testing.T) {
 			{"GET", "/2010-04-01/Accounts/{n}/SIP/CredentialLists/{n}.json", 2},
 			{"GET", "/2010-04-01/Accounts/{n}/SMS/ShortCodes/{n}.json", 1},
 		}, 400},
+		{"snake_case metric names stay literal", []route{
+			{"GET", "/v2/metrics/lb/droplets_queue_size", 1}, {"GET", "/v2/metrics/lb/droplets_http_responses", 1},
+			{"GET", "/v2/metrics/lb/frontend_cpu_utilization", 1}, {"GET", "/v2/metrics/lb/frontend_connections_limit", 1},
+			{"GET", "/v2/metrics/lb/frontend_tls_connections_current", 1}, {"GET", "/v2/metrics/lb/droplets_health_checks", 1},
+			{"GET", "/v2/metrics/lb/frontend_network_throughput_http", 1}, {"GET", "/v2/metrics/lb/droplets_session_duration_avg", 1},
+			{"GET", "/v2/metrics/lb/frontend_http_requests_per_second", 1}, {"GET", "/v2/metrics/lb/droplets_connections_total", 1},
+			{"GET", "/v2/metrics/lb/frontend_firewall_dropped_bytes", 1}, {"GET", "/v2/metrics/lb/frontend_nlb_udp_network_throughput", 1},
+			{"GET", "/v2/metrics/lb/droplets_downtime_seconds", 1},
+		}, 30},
 		{"mirrors two levels deep", []route{
 			{"GET", "/mirrors/{s}/{r}/status", 5}, {"GET", "/mirrors/{s}/{r}", 1}, {"GET", "/mirrors", 1},
 		}, 200},
