@@ -184,8 +184,9 @@ func (e *Engine) Observe(o *Observation) {
 	case tmpl != "" && strings.IndexByte(tmpl, '{') >= 0:
 	case o.Status == http.StatusNotFound:
 		// Scanner probes and mistyped paths are no evidence of the
-		// API's shape: template them without learning from them.
-		tmpl = e.tmpl.Template(path)
+		// API's shape: template them without learning from them, and
+		// without one endpoint per distinct probe.
+		tmpl = e.tmpl.TemplateFolded(path)
 	default:
 		tmpl = e.tmpl.ObserveRequest(o.Method, path)
 	}

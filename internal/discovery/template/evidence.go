@@ -275,11 +275,14 @@ func (t *Templater) mergeDecision(n *node) (merge []*node, strong bool) {
 		}
 	}
 	k := len(cands)
-	forced := k >= t.cfg.MaxChildren
-	if forced {
-		out := make([]*node, k)
+	if k >= t.cfg.MaxChildren {
+		// The memory bound: merge whatever has no sub-tree of its own
+		// (leaves, and values followed only by leaves); the rest stays.
+		var out []*node
 		for i := range cands {
-			out[i] = cands[i].n
+			if c := cands[i].n; c.param == nil && (len(c.consts) == 0 || flat(c)) {
+				out = append(out, c)
+			}
 		}
 		return out, false
 	}

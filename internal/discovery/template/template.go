@@ -554,7 +554,7 @@ func (t *Templater) maybeMerge(n *node) {
 	if len(merge) == 0 {
 		return
 	}
-	forced := len(merge) >= t.cfg.MaxChildren
+	forced := len(n.consts) >= t.cfg.MaxChildren
 	p := t.paramChild(n)
 	fresh := !p.untyped
 	if !p.untyped {
@@ -755,6 +755,22 @@ func (t *Templater) walkLocked(segs []string) (*node, int) {
 		n = next
 	}
 	return n, len(segs)
+}
+
+// TemplateFolded is Template for paths that are no evidence (404
+// answers): a path that leaves the tree keeps the template of what the
+// tree knows and folds the rest into one {parameter}, so that probes of
+// endless distinct paths make one endpoint per known prefix, not one each.
+func (t *Templater) TemplateFolded(path string) string {
+	var buf [16]string
+	segs := t.segments(path, buf[:])
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	n, i := t.walkLocked(segs)
+	if i == len(segs) {
+		return n.tmpl
+	}
+	return joinTmpl(n.tmpl, Param)
 }
 
 // Ends returns how many observed requests ended at path's template (0 for
