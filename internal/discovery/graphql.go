@@ -1,232 +1,218 @@
 package discovery
 
-import "strings"
+import (
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/parser"
+)
+
+// Bounds on what a GraphQL request body may cost to inspect. Bodies come
+// from clients, hostile ones included, and gqlparser builds a whole AST,
+// recursing once per nesting level.
+const (
+	// maxGraphQLBytes: larger documents are not parsed.
+	maxGraphQLBytes = 256 << 10
+	// maxGraphQLDepth bounds the nesting of selection sets, lists and
+	// objects ({ and [), checked before parsing. Real documents nest a
+	// few dozen levels at most (the introspection query, about ten);
+	// gqlparser's own bound (parser.MaxNestingDepth, 1000) is the backstop.
+	maxGraphQLDepth = 128
+	// maxGraphQLTokens bounds the AST gqlparser allocates.
+	maxGraphQLTokens = 1 << 15
+	// maxRootFields and maxVariables bound what one operation keeps.
+	maxRootFields = 32
+	maxVariables  = 32
+)
 
 // observeGraphQL records the operation of a GraphQL request body (a JSON
 // object with "query" and optionally "operationName", or a batch array).
+// A document that does not parse, or names no operation it holds, is not
+// an operation: the server rejects it too.
 func observeGraphQL(en *entry, v any) {
 	switch b := v.(type) {
-	case []any:
+	case []any: // a batch: an array of requests, the first 16 read
 		for i, x := range b {
 			if i >= 16 {
 				return
 			}
-			observeGraphQL(en, x)
+			if r, ok := x.(map[string]any); ok {
+				observeGraphQLRequest(en, r)
+			}
 		}
 	case map[string]any:
-		q, _ := b["query"].(string)
-		if q == "" {
-			return
-		}
-		name, _ := b["operationName"].(string)
-		op := ParseGraphQL(q, name)
-		if op.Name == "" {
-			op.Name = "(anonymous)"
-		}
-		k := op.Type + " " + op.Name
-		if cur, ok := en.ops[k]; ok {
-			cur.Hits++
-			return
-		}
-		if len(en.ops) >= maxOps {
-			return
-		}
-		op.Hits = 1
-		en.ops[k] = &op
+		observeGraphQLRequest(en, b)
 	}
 }
 
-// ParseGraphQL extracts the type, name and root fields of the operation
-// named want (or the first one) from a GraphQL document. It is a small
-// tokenizer, not a validator: it never fails, it just finds less.
-func ParseGraphQL(doc, want string) GraphQLOperation {
-	p := gqlLexer{s: doc}
-	var first GraphQLOperation
-	found := false
-	for {
-		tok := p.next()
-		if tok == "" {
-			break
-		}
-		var op GraphQLOperation
-		switch tok {
-		case "query", "mutation", "subscription":
-			op.Type = tok
-			t := p.next()
-			if isName(t) {
-				op.Name = t
-				t = p.next()
-			}
-			if t == "(" {
-				p.skipBalanced("(", ")")
-				t = p.next()
-			}
-			for t == "@" { // directives
-				p.next()
-				t = p.next()
-				if t == "(" {
-					p.skipBalanced("(", ")")
-					t = p.next()
-				}
-			}
-			if t != "{" {
-				continue
-			}
-		case "{":
-			op.Type = "query" // shorthand query
-		case "fragment":
-			p.skipUntil("{")
-			p.skipBalanced("{", "}")
-			continue
-		default:
-			continue
-		}
-		op.RootFields = p.rootFields()
-		if !found {
-			first, found = op, true
-		}
-		if want == "" || op.Name == want {
-			return op
-		}
-	}
-	return first
-}
-
-type gqlLexer struct {
-	s string
-	i int
-}
-
-func isName(t string) bool {
-	if t == "" {
-		return false
-	}
-	c := t[0]
-	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
-}
-
-func (l *gqlLexer) next() string {
-	for l.i < len(l.s) {
-		c := l.s[l.i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ',':
-			l.i++
-		case c == '#':
-			for l.i < len(l.s) && l.s[l.i] != '\n' {
-				l.i++
-			}
-		case c == '"':
-			l.skipString()
-			return `"`
-		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
-			j := l.i
-			for l.i < len(l.s) && (l.s[l.i] == '_' || l.s[l.i] >= 'a' && l.s[l.i] <= 'z' || l.s[l.i] >= 'A' && l.s[l.i] <= 'Z' || l.s[l.i] >= '0' && l.s[l.i] <= '9') {
-				l.i++
-			}
-			return l.s[j:l.i]
-		case c == '.' && strings.HasPrefix(l.s[l.i:], "..."):
-			l.i += 3
-			return "..."
-		default:
-			l.i++
-			return l.s[l.i-1 : l.i]
-		}
-	}
-	return ""
-}
-
-func (l *gqlLexer) skipString() {
-	if strings.HasPrefix(l.s[l.i:], `"""`) {
-		end := strings.Index(l.s[l.i+3:], `"""`)
-		if end < 0 {
-			l.i = len(l.s)
-		} else {
-			l.i += 3 + end + 3
-		}
+func observeGraphQLRequest(en *entry, r map[string]any) {
+	q, _ := r["query"].(string)
+	if q == "" {
 		return
 	}
-	l.i++
-	for l.i < len(l.s) {
-		switch l.s[l.i] {
-		case '\\':
-			l.i += 2
-		case '"':
-			l.i++
-			return
-		default:
-			l.i++
+	name, _ := r["operationName"].(string)
+	op := ParseGraphQL(q, name)
+	if op.Type == "" {
+		return
+	}
+	if op.Name == "" {
+		op.Name = "(anonymous)"
+	}
+	k := op.Type + " " + op.Name
+	if cur, ok := en.ops[k]; ok {
+		cur.Hits++
+		return
+	}
+	if len(en.ops) >= maxOps {
+		return
+	}
+	op.Hits = 1
+	en.ops[k] = &op
+}
+
+// ParseGraphQL parses a GraphQL query document (no schema needed) and
+// returns the type, name and root fields of the operation it executes:
+// the one named want, or, when want is empty, the document's only
+// operation. Root fields are field names (aliases resolved), with the
+// fields of fragments spread at the root (named and inline) expanded in
+// place, deduplicated, in document order. A document that does not
+// parse, is too large or too deep, or holds no operation by that name
+// gives the zero GraphQLOperation (Type "").
+func ParseGraphQL(doc, want string) GraphQLOperation {
+	op, _ := parseGraphQL(doc, want)
+	return op
+}
+
+// parseGraphQL is ParseGraphQL plus the names of the variables the
+// operation declares (without the $), in order.
+func parseGraphQL(doc, want string) (GraphQLOperation, []string) {
+	if len(doc) > maxGraphQLBytes || gqlTooDeep(doc, maxGraphQLDepth) {
+		return GraphQLOperation{}, nil
+	}
+	qd, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: doc}, maxGraphQLTokens)
+	if err != nil || qd == nil {
+		return GraphQLOperation{}, nil
+	}
+	var od *ast.OperationDefinition
+	switch {
+	case want == "" && len(qd.Operations) == 1:
+		od = qd.Operations[0]
+	case want != "":
+		od = qd.Operations.ForName(want)
+	}
+	if od == nil {
+		return GraphQLOperation{}, nil
+	}
+	op := GraphQLOperation{Type: string(od.Operation), Name: od.Name} // the shorthand { ... } is a query
+	r := rootFields{frags: qd.Fragments}
+	r.add(od.SelectionSet)
+	op.RootFields = r.out
+	var vars []string
+	for _, v := range od.VariableDefinitions {
+		if len(vars) == maxVariables {
+			break
 		}
+		vars = append(vars, v.Variable)
 	}
+	return op, vars
 }
 
-func (l *gqlLexer) skipUntil(t string) {
-	for tok := l.next(); tok != "" && tok != t; tok = l.next() {
-	}
+// rootFields collects the root fields of a selection set, expanding the
+// fragments spread at the root. Each named fragment is expanded once, so
+// cycles (which the spec forbids but a client can send) end.
+type rootFields struct {
+	frags  ast.FragmentDefinitionList
+	byName map[string]*ast.FragmentDefinition
+	spread map[string]bool
+	out    []string
 }
 
-// skipBalanced skips to the token closing an already-consumed open.
-func (l *gqlLexer) skipBalanced(open, close string) {
-	depth := 1
-	for depth > 0 {
-		tok := l.next()
-		switch tok {
-		case "":
+func (r *rootFields) add(ss ast.SelectionSet) {
+	for _, s := range ss {
+		if len(r.out) == maxRootFields {
 			return
-		case open:
-			depth++
-		case close:
-			depth--
 		}
-	}
-}
-
-// rootFields reads the fields of a selection set whose "{" was consumed.
-func (l *gqlLexer) rootFields() []string {
-	var out []string
-	for {
-		tok := l.next()
-		switch {
-		case tok == "" || tok == "}":
-			return out
-		case tok == "{":
-			l.skipBalanced("{", "}")
-		case tok == "(":
-			l.skipBalanced("(", ")")
-		case tok == "...":
-			// A fragment spread names a fragment (skipped); an inline
-			// fragment's fields are root fields too.
-			t := l.next()
-			if t == "on" {
-				l.next()
-				t = l.next()
+		switch s := s.(type) {
+		case *ast.Field:
+			r.field(s.Name)
+		case *ast.InlineFragment:
+			r.add(s.SelectionSet)
+		case *ast.FragmentSpread:
+			if r.spread[s.Name] {
+				continue
 			}
-			for t == "@" {
-				l.next()
-				if t = l.next(); t == "(" {
-					l.skipBalanced("(", ")")
-					t = l.next()
-				}
-			}
-			if t == "{" {
-				for _, f := range l.rootFields() {
-					if len(out) < 32 {
-						out = append(out, f)
+			if r.spread == nil {
+				r.spread = map[string]bool{}
+				r.byName = make(map[string]*ast.FragmentDefinition, len(r.frags))
+				for _, f := range r.frags {
+					if _, dup := r.byName[f.Name]; !dup {
+						r.byName[f.Name] = f
 					}
 				}
 			}
-		case tok == "@":
-			l.next()
-		case isName(tok):
-			// alias: field
-			save := l.i
-			if l.next() == ":" {
-				tok = l.next()
-			} else {
-				l.i = save
-			}
-			if len(out) < 32 {
-				out = append(out, tok)
+			r.spread[s.Name] = true
+			if f := r.byName[s.Name]; f != nil {
+				r.add(f.SelectionSet)
 			}
 		}
 	}
+}
+
+func (r *rootFields) field(name string) {
+	for _, f := range r.out {
+		if f == name {
+			return
+		}
+	}
+	r.out = append(r.out, name)
+}
+
+// gqlTooDeep reports whether doc nests selection sets, lists and objects
+// ({ and [, outside strings and comments) deeper than limit. It is a
+// linear scan that allocates nothing, so a hostile document is turned
+// away before any AST is built.
+func gqlTooDeep(doc string, limit int) bool {
+	depth := 0
+	for i := 0; i < len(doc); i++ {
+		switch doc[i] {
+		case '{', '[':
+			if depth++; depth > limit {
+				return true
+			}
+		case '}', ']':
+			if depth > 0 {
+				depth--
+			}
+		case '#':
+			for i < len(doc) && doc[i] != '\n' && doc[i] != '\r' {
+				i++
+			}
+		case '"':
+			i = gqlStringEnd(doc, i)
+		}
+	}
+	return false
+}
+
+// gqlStringEnd returns the index of the last byte of the string (or block
+// string) that starts at doc[i].
+func gqlStringEnd(doc string, i int) int {
+	if len(doc)-i >= 3 && doc[i+1] == '"' && doc[i+2] == '"' {
+		for j := i + 3; j < len(doc); j++ {
+			switch {
+			case doc[j] == '\\' && len(doc)-j >= 4 && doc[j+1] == '"' && doc[j+2] == '"' && doc[j+3] == '"':
+				j += 3 // \""" is an escaped delimiter
+			case doc[j] == '"' && len(doc)-j >= 3 && doc[j+1] == '"' && doc[j+2] == '"':
+				return j + 2
+			}
+		}
+		return len(doc)
+	}
+	for j := i + 1; j < len(doc); j++ {
+		switch doc[j] {
+		case '\\':
+			j++
+		case '"', '\n', '\r':
+			return j
+		}
+	}
+	return len(doc)
 }
