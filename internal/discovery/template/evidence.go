@@ -205,7 +205,7 @@ func plural(seg string) bool {
 // candidate is one untyped constant child weighed for a merge.
 type candidate struct {
 	n      *node
-	keys   []string // literal continuation keys, direct and two levels down
+	keys   []ckey // literal continuation keys, direct and two levels down
 	leaf   bool
 	coll   bool    // has an item position of its own: a collection
 	shared bool    // shares a continuation key with another candidate
@@ -218,31 +218,41 @@ type candidate struct {
 // children and its learned parameter the keys one level further
 // ("/issues"), so that /repos/X/Y/issues links owners X through their
 // repositories Y. Typed parameters are not keys: every collection has one.
-func continuation(c *node, buf []string) []string {
-	keys := buf[:0]
+func continuation(c *node, buf []ckey) []ckey {
+	keys := buf // appended to
 	for k, ch := range c.consts {
 		if k[0] == '{' || !ch.dyn {
 			continue // {parameter}.json is an item position; static files say nothing
 		}
-		keys = append(keys, k)
+		keys = append(keys, ckey{k: k})
 		keys = appendDeep(keys, ch)
 	}
 	if p := c.param; p != nil && p.untyped {
 		keys = appendDeep(keys, p)
 	}
-	slices.Sort(keys)
-	return slices.Compact(keys)
+	return keys
+}
+
+// tally counts the candidates a key follows (last: the candidate that
+// counted it last, as a continuation may repeat a key).
+type tally struct{ n, last int }
+
+// ckey is a continuation key: a child's segment, or (deep) a grandchild's.
+// Keys may repeat in a continuation.
+type ckey struct {
+	k    string
+	deep bool
 }
 
 // maxDeepKeys bounds the keys taken from one child's children: enough to
 // link siblings, bounded however wide the tree grows.
 const maxDeepKeys = 32
 
-func appendDeep(keys []string, ch *node) []string {
+func appendDeep(keys []ckey, ch *node) []ckey {
 	n := 0
 	for k2, g := range ch.consts {
 		if g.dyn {
-			keys = append(keys, "/"+k2)
+			keys = append(keys, ckey{k: k2, deep: true})
 			if n++; n == maxDeepKeys {
 				break
 			}
@@ -253,11 +263,11 @@ func appendDeep(keys []string, ch *node) []string {
 
 // paramKeys returns the continuation keys of a learned parameter, cached
 // until its constant children change in number or the tree is settled.
-func (t *Templater) paramKeys(p *node) map[string]bool {
+func (t *Templater) paramKeys(p *node) map[ckey]bool {
 	if p.keys != nil && p.keysAt == len(p.consts) && p.keysGen == t.settles {
 		return p.keys
 	}
-	m := make(map[string]bool)
+	m := make(map[ckey]bool)
 	for _, k := range continuation(p, nil) {
 		m[k] = true
 	}
@@ -300,15 +310,26 @@ func (t *Templater) mergeDecision(n *node) (merge []*node, strong bool) {
 		}
 		return nil, false
 	}
-	count := make(map[string]int)
+	// count: how many candidates each key follows.
+	if t.tally == nil {
+		t.tally = make(map[ckey]tally)
+	}
+	count := t.tally // scratch, under the write lock
+	clear(count)
+	all := t.scratch[:0]
 	for i := range cands {
 		c := &cands[i]
-		c.keys = continuation(c.n, nil)
+		start := len(all)
+		all = continuation(c.n, all)
+		c.keys = all[start:len(all):len(all)]
 		c.leaf = len(c.n.consts) == 0 && c.n.param == nil
 		for _, key := range c.keys {
-			count[key]++
+			if tl, ok := count[key]; !ok || tl.last != i+1 {
+				count[key] = tally{tl.n + 1, i + 1}
+			}
 		}
 	}
+	t.scratch = all
 	// A constant whose continuation is the learned parameter's own is one
 	// more of its values (left out of an earlier merge, or seen first).
 	var join []*node
@@ -344,7 +365,7 @@ func (t *Templater) mergeDecision(n *node) (merge []*node, strong bool) {
 	for i := range cands {
 		c := &cands[i]
 		for _, key := range c.keys {
-			if count[key] > 1 {
+			if count[key].n > 1 {
 				c.shared = true
 				break
 			}

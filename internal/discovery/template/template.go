@@ -149,7 +149,7 @@ type node struct {
 	// checked is the number of constant children at the last merge check.
 	checked int
 	// keys caches a learned parameter's continuation (paramKeys).
-	keys            map[string]bool
+	keys            map[ckey]bool
 	keysAt, keysGen int
 	// dyn: a request that is not for a static asset (a page, an image, a
 	// script; data such as .json is API) ended at or below.
@@ -171,6 +171,9 @@ type Templater struct {
 	pool map[string]bool
 	// splits waits for TakeSplits.
 	splits []Split
+	// scratch and tally are mergeDecision's buffers (write lock held).
+	scratch []ckey
+	tally   map[ckey]tally
 	// settles counts whole-tree settles (paramKeys' cache).
 	settles int
 	// observed counts observations since the last whole-tree settle,
@@ -611,9 +614,24 @@ func (t *Templater) sharesContinuation(a, b *node) bool {
 		return false // a collection (/deploys/{id}), not a value
 	}
 	kb := t.paramKeys(b)
-	for _, k := range continuation(a, nil) {
-		if kb[k] {
+	for k, ch := range a.consts {
+		if k[0] == '{' || !ch.dyn {
+			continue
+		}
+		if kb[ckey{k: k}] {
 			return true
+		}
+		for k2, g := range ch.consts {
+			if g.dyn && kb[ckey{k: k2, deep: true}] {
+				return true
+			}
+		}
+	}
+	if p := a.param; p != nil && p.untyped {
+		for k2, g := range p.consts {
+			if g.dyn && kb[ckey{k: k2, deep: true}] {
+				return true
+			}
 		}
 	}
 	return false
