@@ -77,6 +77,7 @@ type GraphQLOperation struct {
 	Type       string   `json:"type"` // query, mutation, subscription
 	Name       string   `json:"name"`
 	RootFields []string `json:"root_fields"`
+	Variables  []string `json:"variables,omitempty"` // declared variables, without the $
 	Hits       int64    `json:"hits"`
 }
 
@@ -203,6 +204,11 @@ func (e *entry) merge(o *entry) {
 	for n, op := range o.ops {
 		if cur, ok := e.ops[n]; ok {
 			cur.Hits += op.Hits
+			for _, v := range op.Variables {
+				if !slices.Contains(cur.Variables, v) && len(cur.Variables) < 32 {
+					cur.Variables = append(cur.Variables, v)
+				}
+			}
 		} else {
 			e.ops[n] = op
 		}

@@ -77,7 +77,8 @@ func observeGraphQLRequest(en *entry, r map[string]any) {
 // parse, is too large or too deep, or holds no operation by that name
 // gives the zero GraphQLOperation (Type "").
 func ParseGraphQL(doc, want string) GraphQLOperation {
-	op, _ := parseGraphQL(doc, want)
+	op, vars := parseGraphQL(doc, want)
+	op.Variables = vars
 	return op
 }
 

@@ -129,3 +129,11 @@ func TestLiveAndOfflineAgree(t *testing.T) {
 		}
 	}
 }
+
+// ParseGraphQL reports the variables an operation declares.
+func TestParseGraphQLVariables(t *testing.T) {
+	op := ParseGraphQL(`query Order($id: ID!, $withItems: Boolean = false) { order(id: $id) { id } }`, "Order")
+	if !slices.Equal(op.Variables, []string{"id", "withItems"}) || op.Name != "Order" {
+		t.Fatalf("op %+v", op)
+	}
+}
