@@ -245,7 +245,7 @@ func ingest(ctx context.Context, e *env, eng *discovery.Engine, name string, pro
 	if !quiet {
 		el := time.Since(start)
 		fmt.Fprintf(e.stderr, "%s: %d lines (%s), %d broken, %.0f lines/s, %d endpoints\n",
-			name, r.Lines(), r.Format(), r.Broken(), float64(r.Lines())/max(el.Seconds(), 1e-9), eng.Len())
+			name, r.Lines(), r.Format(), r.Broken(), float64(r.Lines())/max(el.Seconds(), 1e-9), eng.Count())
 	}
 	return r.Lines(), r.Broken(), nil
 }

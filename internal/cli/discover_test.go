@@ -284,6 +284,17 @@ func TestDiscoverInputs(t *testing.T) {
 		t.Fatalf("plain: %v", ref)
 	}
 	want := decodeJSON(t, ref.stdout)
+	// Two files are read as their concatenation. (The inventory of the
+	// same traffic twice is not that of it once: repetition is evidence.)
+	double := filepath.Join(dir, "double.log")
+	if err := os.WriteFile(double, append(slices.Clone(data), data...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ref2 := run(t, nil, "discover", "-f", "json", double)
+	if ref2.code != ExitOK {
+		t.Fatalf("doubled: %v", ref2)
+	}
+	want2 := decodeJSON(t, ref2.stdout)
 
 	tests := []struct {
 		name       string
@@ -312,12 +323,16 @@ func TestDiscoverInputs(t *testing.T) {
 				t.Fatalf("%v", r)
 			}
 			got := decodeJSON(t, r.stdout)
+			want, times := want, tt.wantTimes
+			if times == 2 {
+				want, times = want2, 1
+			}
 			if len(got.Endpoints) != len(want.Endpoints) {
-				t.Fatalf("%d endpoints, the plain file gives %d", len(got.Endpoints), len(want.Endpoints))
+				t.Fatalf("%d endpoints, the reference gives %d", len(got.Endpoints), len(want.Endpoints))
 			}
 			for i, e := range got.Endpoints {
 				w := want.Endpoints[i]
-				if e.Method != w.Method || e.Path != w.Path || e.Hits != tt.wantTimes*w.Hits ||
+				if e.Method != w.Method || e.Path != w.Path || e.Hits != times*w.Hits ||
 					!e.FirstSeen.Equal(w.FirstSeen) || !e.LastSeen.Equal(w.LastSeen) {
 					t.Fatalf("endpoint %d: got %+v, want %+v (hits x%d)", i, e, w, tt.wantTimes)
 				}

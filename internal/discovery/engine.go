@@ -704,6 +704,15 @@ func (e *Engine) Len() int {
 	return len(e.entries)
 }
 
+// Count is the number of rows as they stand, without settling the
+// templater first (Len settles): for progress lines in the middle of a
+// feed, which must not change what the feed decides.
+func (e *Engine) Count() int {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return len(e.entries)
+}
+
 // Overflow counts observations of endpoints beyond MaxEndpoints.
 func (e *Engine) Overflow() uint64 { return e.overflow.Load() }
 
