@@ -144,6 +144,8 @@ type Route struct {
 	Stages []string `yaml:"stages"`
 	// Mode overrides the global mode for this route.
 	Mode string `yaml:"mode"`
+	// Modes overrides the mode per stage on this route ({waf: monitor}).
+	Modes map[string]string `yaml:"modes"`
 }
 
 // Match selects requests by host and path prefix.
@@ -183,34 +185,22 @@ type Protect struct {
 	Stages     map[string]StagePolicy `yaml:"stages"`
 	IPRules    *IPRules               `yaml:"ip_rules"`
 	RateLimits []RateLimit            `yaml:"rate_limits"`
+	WAF        *WAF                   `yaml:"waf"`
+	OpenAPI    *OpenAPIEnforce        `yaml:"openapi"`
+	Bots       *Bots                  `yaml:"bots"`
+	SSRF       *SSRF                  `yaml:"ssrf"`
+	GraphQL    *GraphQLGuard          `yaml:"graphql"`
+	// Limits caps page-size parameters and similar resource knobs.
+	Limits *ResourceLimits `yaml:"limits"`
 }
 
 // StagePolicy is a per-stage override.
 type StagePolicy struct {
 	OnError string        `yaml:"on_error"`
 	Timeout time.Duration `yaml:"timeout"`
-}
-
-// IPRules allows or denies client addresses.
-type IPRules struct {
-	// Allow, when set, admits only these CIDRs.
-	Allow []string `yaml:"allow"`
-	// Deny blocks these CIDRs (checked after Allow).
-	Deny []string `yaml:"deny"`
-}
-
-// RateLimit is a token bucket per key.
-type RateLimit struct {
-	Name string `yaml:"name"`
-	// PathPrefix and Method narrow what the limit counts (all when empty).
-	PathPrefix string `yaml:"path_prefix"`
-	Method     string `yaml:"method"`
-	// Key is "ip" (default) or "header:NAME".
-	Key string `yaml:"key"`
-	// Requests per Per, with Burst extra.
-	Requests int           `yaml:"requests"`
-	Per      time.Duration `yaml:"per"`
-	Burst    int           `yaml:"burst"`
+	// Mode runs this stage in monitor mode (its stops become findings
+	// with would_block) even on enforcing routes: enforce | monitor.
+	Mode string `yaml:"mode"`
 }
 
 // Discovery configures API discovery (see internal/discovery).
@@ -458,7 +448,7 @@ type StageNames interface{ Has(name string) bool }
 
 func (c *Config) validate() Errors {
 	var errs Errors
-	add := func(path, format string, args ...any) { errs = append(errs, c.Errorf(path, format, args...)) }
+	var add addFunc = func(path, format string, args ...any) { errs = append(errs, c.Errorf(path, format, args...)) }
 	oneOf := func(path, v string, allowed ...string) {
 		for _, a := range allowed {
 			if v == a {
@@ -573,30 +563,22 @@ func (c *Config) validate() Errors {
 			oneOf("protect.stages."+name+".on_error", sp.OnError, "fail_open", "fail_closed")
 		}
 	}
-	if r := c.Protect.IPRules; r != nil {
-		for i, p := range r.Allow {
-			if _, err := ParsePrefix(p); err != nil {
-				add(fmt.Sprintf("protect.ip_rules.allow[%d]", i), "%v", err)
-			}
-		}
-		for i, p := range r.Deny {
-			if _, err := ParsePrefix(p); err != nil {
-				add(fmt.Sprintf("protect.ip_rules.deny[%d]", i), "%v", err)
-			}
+	for name, sp := range c.Protect.Stages {
+		if sp.Mode != "" {
+			oneOf("protect.stages."+name+".mode", sp.Mode, "enforce", "monitor")
 		}
 	}
-	for i, rl := range c.Protect.RateLimits {
-		p := fmt.Sprintf("protect.rate_limits[%d]", i)
-		if rl.Requests <= 0 {
-			add(p+".requests", "must be a positive number of requests")
-		}
-		if rl.Key != "ip" && !strings.HasPrefix(rl.Key, "header:") {
-			add(p+".key", "%q is not ip or header:NAME", rl.Key)
-		}
-		if rl.Burst < 0 {
-			add(p+".burst", "must not be negative")
+	for i, r := range c.Routes {
+		for name, m := range r.Modes {
+			oneOf(fmt.Sprintf("routes[%d].modes.%s", i, name), m, "enforce", "monitor")
 		}
 	}
+	c.validateIPRules(add)
+	c.validateRateLimits(add)
+	c.validateWAF(add)
+	c.validateOpenAPI(add)
+	c.validateBots(add)
+	c.validateGuards(add)
 	if d := c.Discovery.SampleRate; d != nil && (*d < 0 || *d > 1) {
 		add("discovery.sample_rate", "%v is not between 0 and 1", *d)
 	}

@@ -148,11 +148,25 @@ func (ev *Event) AppendJSON(b []byte) []byte {
 			}
 			b = append(b, `{"stage":`...)
 			b = appendString(b, f.Stage)
+			b = appendOpt(b, "layer", f.Layer)
 			b = appendOpt(b, "rule_id", f.RuleID)
 			b = appendKey(b, "kind", true)
 			b = appendString(b, f.Kind)
 			b = appendOpt(b, "severity", f.Severity)
+			b = appendOpt(b, "action", f.Action)
 			b = appendOpt(b, "message", f.Message)
+			b = appendOpt(b, "variable", f.Variable)
+			b = appendOpt(b, "data", f.Data)
+			if len(f.Tags) > 0 {
+				b = append(b, `,"tags":[`...)
+				for j, t := range f.Tags {
+					if j > 0 {
+						b = append(b, ',')
+					}
+					b = appendString(b, t)
+				}
+				b = append(b, ']')
+			}
 			if f.WouldBlock {
 				b = append(b, `,"would_block":true`...)
 			}

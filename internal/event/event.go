@@ -98,13 +98,24 @@ type Identity struct {
 }
 
 // Finding is something a stage noticed.
+//
+// Layer names the protection layer that fired (waf, openapi, ratelimit, ip,
+// bot, ssrf, graphql, proxy...); Action is what the layer did or would have
+// done (block, challenge, strip, log). Tags are the rule's tags (CRS
+// "attack-sqli", "OWASP_CRS"...) and Variable the matched variable
+// ("ARGS:q"); Data is the matched value, masked when it is a secret.
 type Finding struct {
-	Stage      string `json:"stage"`
-	RuleID     string `json:"rule_id,omitempty"`
-	Kind       string `json:"kind"`
-	Severity   string `json:"severity,omitempty"`
-	Message    string `json:"message,omitempty"`
-	WouldBlock bool   `json:"would_block,omitempty"`
+	Stage      string   `json:"stage"`
+	Layer      string   `json:"layer,omitempty"`
+	RuleID     string   `json:"rule_id,omitempty"`
+	Kind       string   `json:"kind"`
+	Severity   string   `json:"severity,omitempty"`
+	Action     string   `json:"action,omitempty"`
+	Message    string   `json:"message,omitempty"`
+	Variable   string   `json:"variable,omitempty"`
+	Data       string   `json:"data,omitempty"`
+	Tags       []string `json:"tags,omitempty"`
+	WouldBlock bool     `json:"would_block,omitempty"`
 }
 
 // Latency in milliseconds: total wall time and Vigil's own share

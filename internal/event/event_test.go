@@ -21,7 +21,7 @@ func sample() *Event {
 		Request:     Request{Method: "GET", Path: "/products/42", RawPath: "/x/..//products/%34%32", Endpoint: "/products/{parameter}", Query: "a=1&b=\"2\"", Bytes: 3, UserAgent: "ua\u2028x", Auth: "bearer_jwt"},
 		Response:    Response{Status: 200, Bytes: 512, ContentType: "application/json"},
 		Identity:    &Identity{Sub: "user-17", TokenID: "sha256:abc", Scopes: []string{"cart", "read"}},
-		Findings:    []Finding{{Stage: "waf", RuleID: "942100", Kind: "sqli", Severity: "critical", Message: "quote \" and \\ and \n", WouldBlock: true}},
+		Findings:    []Finding{{Stage: "waf", Layer: "waf", Action: "block", Variable: "ARGS:q", Data: "1 OR 1=1", Tags: []string{"attack-sqli", "OWASP_CRS"}, RuleID: "942100", Kind: "sqli", Severity: "critical", Message: "quote \" and \\ and \n", WouldBlock: true}},
 		Decision:    "allow", Error: "x\x01y", Latency: Latency{Total: 1.93, Vigil: 0.21},
 		Alert: &Alert{Kind: "new_endpoint", Host: "h", Method: "GET", Endpoint: "/x"},
 	}

@@ -33,8 +33,14 @@ type Link struct {
 	Stage   Stage
 	OnError FailurePolicy
 	Timeout time.Duration
+	// Monitor runs this stage in monitor mode whatever the route's mode:
+	// its stops become findings with WouldBlock (protect.stages.NAME.mode,
+	// routes[].modes.NAME).
+	Monitor bool
 
+	layer        string
 	blocking     bool
+	inspector    ResponseInspector
 	wantsBody    BodyReader
 	observer     ResponseObserver
 	wantsRspBody ResponseBodyReader
@@ -52,9 +58,10 @@ type Chain struct {
 	links []Link
 	obs   Observer
 	// WantsBody is true when any stage may ask for the request body.
-	anyBody   bool
-	anyResp   bool
-	protected bool
+	anyBody    bool
+	anyResp    bool
+	anyInspect bool
+	protected  bool
 }
 
 // NewChain builds a chain. obs may be nil.
@@ -64,6 +71,14 @@ func NewChain(links []Link, obs Observer) *Chain {
 		l := &c.links[i]
 		if b, ok := l.Stage.(Blocking); ok && b.Blocking() {
 			l.blocking = true
+		}
+		l.layer = l.Stage.Name()
+		if ly, ok := l.Stage.(Layered); ok {
+			l.layer = ly.Layer()
+		}
+		if ri, ok := l.Stage.(ResponseInspector); ok {
+			l.inspector = ri
+			c.anyInspect = true
 		}
 		if b, ok := l.Stage.(BodyReader); ok {
 			l.wantsBody = b
@@ -125,66 +140,110 @@ func (c *Chain) PrepareResponse(tx *Txn, limit int) {
 // recorded as a finding of kind "stage_failure" and then follows the link's
 // policy.
 func (c *Chain) Run(ctx context.Context, tx *Txn) Verdict {
-	monitor := tx.Mode == "monitor"
 	tx.Protected = c.protected
 	for i := range c.links {
 		l := &c.links[i]
-		start := time.Now()
-		v, err := c.call(ctx, l, tx)
-		d := time.Since(start)
-		if c.obs != nil {
-			c.obs.StageDone(i, d)
-		}
-		if err == nil && l.Timeout > 0 && d > l.Timeout {
-			if v.Action != Allow {
-				// The stage overran but did decide to stop the request: a
-				// late "no" is still a "no" (a GC pause must not turn a
-				// deny into an allow). The overrun is recorded.
-				tx.AddFinding(event.Finding{Stage: l.Stage.Name(), Kind: "stage_failure", Severity: "low",
-					Message: "timeout: " + (&stageTimeout{d: d, limit: l.Timeout}).Error() + " (its verdict was kept)"})
-				if c.obs != nil {
-					c.obs.StageFailed(i, "timeout")
-				}
-			} else {
-				err = &stageTimeout{d: d, limit: l.Timeout}
-			}
-		}
-		if err != nil {
-			kind := failureKind(err)
-			if c.obs != nil {
-				c.obs.StageFailed(i, kind)
-			}
-			f := event.Finding{Stage: l.Stage.Name(), Kind: "stage_failure", Severity: "high",
-				Message: fmt.Sprintf("%s: %v", kind, err)}
-			if l.OnError == FailOpen {
-				tx.AddFinding(f)
-				continue
-			}
-			v = Verdict{Action: Block, Status: http.StatusServiceUnavailable, Kind: "stage_failure",
-				Severity: "high", Message: f.Message}
-			// The failure itself is the finding; the block is its consequence.
-			f.WouldBlock = monitor
-			tx.AddFinding(f)
-			if monitor {
-				continue
-			}
-			tx.Decision = Block
-			tx.Status = v.HTTPStatus()
+		if v, stop := c.step(ctx, i, l, tx, l.Stage.Request); stop {
 			return v
 		}
-		if v.Action == Allow {
-			continue
-		}
-		tx.AddFinding(event.Finding{Stage: l.Stage.Name(), RuleID: v.RuleID, Kind: v.Kind,
-			Severity: v.Severity, Message: v.Message, WouldBlock: monitor})
-		if monitor {
-			continue
-		}
-		tx.Decision = v.Action
-		tx.Status = v.HTTPStatus()
-		return v
 	}
 	return Continue
+}
+
+// WantsResponse reports whether a stage wants to judge this response before
+// it is sent (called once status and headers are in tx.Resp).
+func (c *Chain) WantsResponse(tx *Txn) bool {
+	if !c.anyInspect {
+		return false
+	}
+	for i := range c.links {
+		if ri := c.links[i].inspector; ri != nil && ri.WantsResponse(tx) {
+			return true
+		}
+	}
+	return false
+}
+
+// RunResponse passes the upstream's response through every response
+// inspector, in order, with the same monitor and failure rules as Run. A
+// non-Continue verdict means the response must not reach the client.
+func (c *Chain) RunResponse(ctx context.Context, tx *Txn) Verdict {
+	if !c.anyInspect {
+		return Continue
+	}
+	for i := range c.links {
+		l := &c.links[i]
+		if l.inspector == nil || !l.inspector.WantsResponse(tx) {
+			continue
+		}
+		if v, stop := c.step(ctx, i, l, tx, l.inspector.InspectResponse); stop {
+			return v
+		}
+	}
+	return Continue
+}
+
+// step runs one stage's phase and applies its verdict: it returns the
+// verdict and true when the transaction must stop here.
+func (c *Chain) step(ctx context.Context, i int, l *Link, tx *Txn, phase func(context.Context, *Txn) (Verdict, error)) (Verdict, bool) {
+	monitor := tx.Mode == "monitor" || l.Monitor
+	tx.monitor = monitor
+	start := time.Now()
+	v, err := c.call(ctx, l, tx, phase)
+	d := time.Since(start)
+	if c.obs != nil {
+		c.obs.StageDone(i, d)
+	}
+	if err == nil && l.Timeout > 0 && d > l.Timeout {
+		if v.Action != Allow {
+			// The stage overran but did decide to stop the request: a
+			// late "no" is still a "no" (a GC pause must not turn a
+			// deny into an allow). The overrun is recorded.
+			tx.AddFinding(event.Finding{Stage: l.Stage.Name(), Layer: l.layer, Kind: "stage_failure", Severity: "low",
+				Message: "timeout: " + (&stageTimeout{d: d, limit: l.Timeout}).Error() + " (its verdict was kept)"})
+			if c.obs != nil {
+				c.obs.StageFailed(i, "timeout")
+			}
+		} else {
+			err = &stageTimeout{d: d, limit: l.Timeout}
+		}
+	}
+	if err != nil {
+		kind := failureKind(err)
+		if c.obs != nil {
+			c.obs.StageFailed(i, kind)
+		}
+		f := event.Finding{Stage: l.Stage.Name(), Layer: l.layer, Kind: "stage_failure", Severity: "high",
+			Message: fmt.Sprintf("%s: %v", kind, err)}
+		if l.OnError == FailOpen {
+			f.Action = "log"
+			tx.AddFinding(f)
+			return Continue, false
+		}
+		v = Verdict{Action: Block, Status: http.StatusServiceUnavailable, Kind: "stage_failure",
+			Severity: "high", Message: f.Message}
+		// The failure itself is the finding; the block is its consequence.
+		f.WouldBlock = monitor
+		f.Action = Block.String()
+		tx.AddFinding(f)
+		if monitor {
+			return Continue, false
+		}
+		tx.Decision = Block
+		tx.Status = v.HTTPStatus()
+		return v, true
+	}
+	if v.Action == Allow {
+		return Continue, false
+	}
+	tx.AddFinding(event.Finding{Stage: l.Stage.Name(), Layer: l.layer, RuleID: v.RuleID, Kind: v.Kind,
+		Severity: v.Severity, Action: v.Action.String(), Message: v.Message, WouldBlock: monitor})
+	if monitor {
+		return Continue, false
+	}
+	tx.Decision = v.Action
+	tx.Status = v.HTTPStatus()
+	return v, true
 }
 
 // Respond calls every response observer. It runs after the response was
@@ -242,21 +301,21 @@ func failureKind(err error) string {
 	return "error"
 }
 
-func (c *Chain) call(ctx context.Context, l *Link, tx *Txn) (v Verdict, err error) {
+func (c *Chain) call(ctx context.Context, l *Link, tx *Txn, phase func(context.Context, *Txn) (Verdict, error)) (v Verdict, err error) {
 	if l.blocking && l.Timeout > 0 {
-		return callWithDeadline(ctx, l, tx)
+		return callWithDeadline(ctx, l, tx, phase)
 	}
 	defer func() {
 		if p := recover(); p != nil {
 			v, err = Verdict{}, &stagePanic{p}
 		}
 	}()
-	return l.Stage.Request(ctx, tx)
+	return phase(ctx, tx)
 }
 
 // callWithDeadline runs a blocking stage in its own goroutine so a stage
 // that ignores its context still cannot hold the request past its timeout.
-func callWithDeadline(ctx context.Context, l *Link, tx *Txn) (Verdict, error) {
+func callWithDeadline(ctx context.Context, l *Link, tx *Txn, phase func(context.Context, *Txn) (Verdict, error)) (Verdict, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.Timeout)
 	defer cancel()
 	type result struct {
@@ -270,7 +329,7 @@ func callWithDeadline(ctx context.Context, l *Link, tx *Txn) (Verdict, error) {
 				ch <- result{err: &stagePanic{p}}
 			}
 		}()
-		v, err := l.Stage.Request(ctx, tx)
+		v, err := phase(ctx, tx)
 		ch <- result{v, err}
 	}()
 	select {

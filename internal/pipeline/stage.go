@@ -56,3 +56,26 @@ type Closer interface {
 type Passive interface {
 	Passive() bool
 }
+
+// Layered names the protection layer a stage belongs to (waf, openapi,
+// ratelimit, ip, bot, ssrf, graphql); findings carry it. A stage that does
+// not implement it is its own layer (its name).
+type Layered interface {
+	Layer() string
+}
+
+// ResponseInspector is implemented by stages that judge a response before
+// it reaches the client (the WAF's response phases, OpenAPI response
+// validation). WantsResponse is asked once the upstream's status and
+// headers are known (tx.Resp.Status, tx.Resp.Header); when any stage says
+// yes, the proxy buffers the body up to listen.limits.response_inspect_bytes
+// (tx.Resp.Body; tx.RespTruncated() says whether it is all of it) and calls
+// InspectResponse. A stage may block (the client gets an error in place of
+// the upstream's answer) or rewrite the body with tx.ReplaceResponseBody
+// (fields stripped). Streaming responses (SSE, gRPC, WebSocket, bodies with
+// no end in sight) are never buffered: InspectResponse is then called with
+// the headers only.
+type ResponseInspector interface {
+	WantsResponse(tx *Txn) bool
+	InspectResponse(ctx context.Context, tx *Txn) (Verdict, error)
+}

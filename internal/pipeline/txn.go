@@ -58,6 +58,9 @@ type Txn struct {
 	idHdr         [1]string
 	wantRespBody  bool
 	respLimit     int
+	respTrunc     bool
+	respReplaced  bool
+	monitor       bool
 	findingsBuf   [4]event.Finding
 	noRecycle     bool
 	rw            ResponseWriter
@@ -110,6 +113,28 @@ func (tx *Txn) TraceparentHeader() []string {
 // IDHeader is the Vigil-Txn header value, as a slice that needs no
 // allocation to set.
 func (tx *Txn) IDHeader() []string { return tx.idHdr[:] }
+
+// Monitor reports whether the running stage is in monitor mode (the route's
+// mode or the stage's own): findings a stage records itself should then
+// carry WouldBlock instead of stopping anything.
+func (tx *Txn) Monitor() bool { return tx.monitor }
+
+// RespTruncated reports whether tx.Resp.Body is only a prefix of the body.
+func (tx *Txn) RespTruncated() bool { return tx.respTrunc }
+
+// SetRespTruncated is set by the proxy when it buffered a prefix only.
+func (tx *Txn) SetRespTruncated(t bool) { tx.respTrunc = t }
+
+// ReplaceResponseBody makes body the response sent to the client in place
+// of the upstream's (a response inspector stripping fields). It is only
+// honoured for a fully buffered body.
+func (tx *Txn) ReplaceResponseBody(body []byte) {
+	tx.Resp.Body = body
+	tx.respReplaced = true
+}
+
+// ResponseReplaced reports whether a stage replaced the response body.
+func (tx *Txn) ResponseReplaced() bool { return tx.respReplaced }
 
 // AddFinding records a finding.
 func (tx *Txn) AddFinding(f event.Finding) { tx.Findings = append(tx.Findings, f) }

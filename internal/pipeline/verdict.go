@@ -46,6 +46,13 @@ type Verdict struct {
 	Message  string
 	// RetryAfter, when set, is sent as Retry-After (rate limits).
 	RetryAfter time.Duration
+	// Header holds extra response headers sent when the verdict stops the
+	// request (RateLimit-*, Set-Cookie of a challenge).
+	Header http.Header
+	// Body and ContentType, when Body is set, replace the JSON error
+	// document (a challenge page).
+	Body        []byte
+	ContentType string
 }
 
 // Continue is the verdict that lets a request go on.

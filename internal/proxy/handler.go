@@ -162,6 +162,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else if status == http.StatusTooManyRequests {
 			rw.Header()["Retry-After"] = []string{"1"}
 		}
+		for k, vs := range v.Header {
+			rw.Header()[k] = vs
+		}
+		if len(v.Body) > 0 {
+			ct := v.ContentType
+			if ct == "" {
+				ct = "text/plain; charset=utf-8"
+			}
+			rw.Header()["Content-Type"] = []string{ct}
+			rw.Header()["Cache-Control"] = []string{"no-store"}
+			rw.WriteHeader(status)
+			_, _ = rw.Write(v.Body)
+			return
+		}
 		msg := v.Message
 		if msg == "" {
 			msg = "request blocked by policy"

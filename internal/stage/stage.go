@@ -11,8 +11,14 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/config"
 	"github.com/vigil-sec/vigil/internal/pipeline"
+	"github.com/vigil-sec/vigil/internal/stage/bots"
+	"github.com/vigil-sec/vigil/internal/stage/graphql"
 	"github.com/vigil-sec/vigil/internal/stage/iprules"
+	"github.com/vigil-sec/vigil/internal/stage/limits"
+	"github.com/vigil-sec/vigil/internal/stage/openapi"
 	"github.com/vigil-sec/vigil/internal/stage/ratelimit"
+	"github.com/vigil-sec/vigil/internal/stage/ssrf"
+	"github.com/vigil-sec/vigil/internal/stage/waf"
 )
 
 // Deps are the long-lived services stages may use; they outlive reloads
@@ -38,6 +44,12 @@ var Order = []struct {
 }{
 	{"ip_rules", func(c *config.Config, _ Deps) (pipeline.Stage, error) { return iprules.New(c.Protect.IPRules) }},
 	{"rate_limit", func(c *config.Config, _ Deps) (pipeline.Stage, error) { return ratelimit.New(c.Protect.RateLimits) }},
+	{"bots", func(c *config.Config, _ Deps) (pipeline.Stage, error) { return bots.New(c) }},
+	{"limits", func(c *config.Config, _ Deps) (pipeline.Stage, error) { return limits.New(c) }},
+	{"graphql", func(c *config.Config, _ Deps) (pipeline.Stage, error) { return graphql.New(c) }},
+	{"openapi", func(c *config.Config, _ Deps) (pipeline.Stage, error) { return openapi.New(c) }},
+	{"ssrf", func(c *config.Config, _ Deps) (pipeline.Stage, error) { return ssrf.New(c) }},
+	{"waf", func(c *config.Config, _ Deps) (pipeline.Stage, error) { return waf.New(c) }},
 	{"discovery", func(_ *config.Config, d Deps) (pipeline.Stage, error) {
 		if d.Discovery == nil {
 			return nil, nil
@@ -112,6 +124,7 @@ func (s *Set) Chain(route *config.Route, obs func([]string) pipeline.Observer) (
 			continue
 		}
 		policy, timeout := s.cfg.Protect.OnError, s.cfg.Protect.StageTimeout
+		mode := ""
 		if sp, ok := s.cfg.Protect.Stages[name]; ok {
 			if sp.OnError != "" {
 				policy = sp.OnError
@@ -119,8 +132,13 @@ func (s *Set) Chain(route *config.Route, obs func([]string) pipeline.Observer) (
 			if sp.Timeout > 0 {
 				timeout = sp.Timeout
 			}
+			mode = sp.Mode
 		}
-		links = append(links, pipeline.Link{Stage: st, OnError: pipeline.ParseFailurePolicy(policy), Timeout: timeout})
+		if m, ok := route.Modes[name]; ok {
+			mode = m
+		}
+		links = append(links, pipeline.Link{Stage: st, OnError: pipeline.ParseFailurePolicy(policy), Timeout: timeout,
+			Monitor: mode == "monitor"})
 		names = append(names, name)
 	}
 	var o pipeline.Observer

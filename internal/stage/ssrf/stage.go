@@ -1,0 +1,10 @@
+// Package ssrf is the ssrf stage (work in progress; see internal/stage/README.md).
+package ssrf
+
+import (
+	"github.com/vigil-sec/vigil/internal/config"
+	"github.com/vigil-sec/vigil/internal/pipeline"
+)
+
+// New builds the stage from the config; nil when it is not configured.
+func New(cfg *config.Config) (pipeline.Stage, error) { return nil, nil }
