@@ -104,6 +104,15 @@ type Limits struct {
 	ReadHeaderTimeout    time.Duration `yaml:"read_header_timeout"`
 	// ReadTimeout is the longest wait for the next piece of a request body.
 	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// BodyTimeout bounds the whole request body, however steadily it
+	// trickles (408 beyond). Default 2m.
+	BodyTimeout time.Duration `yaml:"body_timeout"`
+	// MinBodyRate is the slowest average upload accepted, in bytes per
+	// second, once BodyRateGrace has passed (408 below). Default 1KB;
+	// "off" disables the check.
+	MinBodyRate ByteSize `yaml:"min_body_rate"`
+	// BodyRateGrace is how long a body may start slowly. Default 5s.
+	BodyRateGrace time.Duration `yaml:"body_rate_grace"`
 	// WriteTimeout is the longest a single write to the client may block.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 	IdleTimeout  time.Duration `yaml:"idle_timeout"`
@@ -249,6 +258,10 @@ type Audit struct{}
 type ByteSize int64
 
 func (b *ByteSize) decodeScalar(s string) error {
+	if strings.EqualFold(strings.TrimSpace(s), "off") {
+		*b = -1 // a limit switched off (where the field says it may be)
+		return nil
+	}
 	n, err := ParseByteSize(s)
 	if err != nil {
 		return err
@@ -371,6 +384,15 @@ func (c *Config) applyDefaults() {
 	if l.ReadTimeout == 0 {
 		l.ReadTimeout = 30 * time.Second
 	}
+	if l.BodyTimeout == 0 {
+		l.BodyTimeout = 2 * time.Minute
+	}
+	if l.MinBodyRate == 0 {
+		l.MinBodyRate = 1 << 10
+	}
+	if l.BodyRateGrace == 0 {
+		l.BodyRateGrace = 5 * time.Second
+	}
 	if l.WriteTimeout == 0 {
 		l.WriteTimeout = 30 * time.Second
 	}
@@ -488,6 +510,18 @@ func (c *Config) validate() Errors {
 	oneOf("listen.limits.oversize_body", c.Listen.Limits.OversizeBody, "reject", "partial")
 	if c.Listen.Limits.MaxInspectBytes > c.Listen.Limits.MaxBodyBytes {
 		add("listen.limits.max_inspect_bytes", "must not exceed max_body_bytes (%d)", c.Listen.Limits.MaxBodyBytes)
+	}
+	for k, v := range map[string]ByteSize{"max_header_bytes": c.Listen.Limits.MaxHeaderBytes, "max_body_bytes": c.Listen.Limits.MaxBodyBytes,
+		"max_inspect_bytes": c.Listen.Limits.MaxInspectBytes, "response_inspect_bytes": c.Listen.Limits.ResponseInspectBytes} {
+		if v < 0 {
+			add("listen.limits."+k, "cannot be switched off; give a size")
+		}
+	}
+	if c.Listen.Limits.MinBodyRate < -1 {
+		add("listen.limits.min_body_rate", "must be a rate in bytes per second, or off")
+	}
+	if c.Listen.Limits.BodyTimeout < 0 || c.Listen.Limits.BodyRateGrace < 0 {
+		add("listen.limits", "body_timeout and body_rate_grace must not be negative")
 	}
 	if c.Listen.Limits.MaxConnections < 0 {
 		add("listen.limits.max_connections", "must not be negative")

@@ -162,22 +162,76 @@ func (rw *ResponseWriter) SetReadDeadline(t time.Time) error {
 	return http.NewResponseController(rw.w).SetReadDeadline(t)
 }
 
+// BodyGuard bounds how a request body may arrive: each read must make
+// progress within Idle; the whole body must be in by Total; after Grace
+// the average rate must stay at or above MinRate bytes per second.
+type BodyGuard struct {
+	Idle, Total, Grace time.Duration
+	MinRate            int64 // bytes per second; <= 0 disables
+}
+
+// ErrBodyTooSlow is the error of a body read cut by a BodyGuard (a
+// timeout, as net.Error, so it is answered 408).
+var ErrBodyTooSlow error = bodySlowError{}
+
+type bodySlowError struct{}
+
+func (bodySlowError) Error() string   { return "request body arrived too slowly" }
+func (bodySlowError) Timeout() bool   { return true }
+func (bodySlowError) Temporary() bool { return false }
+
 // bodyReader keeps the wait for each piece of a request body under the
-// read timeout, so a client that trickles its body cannot hold the proxy.
+// read timeout, the whole body under the total deadline and its average
+// rate above the minimum, so a client that trickles its body cannot hold
+// the proxy.
 type bodyReader struct {
-	r       io.ReadCloser
-	d       deadliner
-	timeout time.Duration
+	r     io.ReadCloser
+	d     deadliner
+	g     BodyGuard
+	start time.Time
+	n     int64
+	err   error
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
-	_ = b.d.SetReadDeadline(time.Now().Add(b.timeout))
+	if b.err != nil {
+		return 0, b.err
+	}
+	now := time.Now()
+	dl := now.Add(b.g.Idle)
+	if b.g.Total > 0 {
+		if end := b.start.Add(b.g.Total); end.Before(dl) {
+			dl = end
+		}
+	}
+	if b.g.MinRate > 0 {
+		// The read must not outlast the moment the average rate would fall
+		// below the minimum (the grace period first).
+		need := time.Duration(float64(b.n+1) / float64(b.g.MinRate) * float64(time.Second))
+		if need < b.g.Grace {
+			need = b.g.Grace
+		}
+		if end := b.start.Add(need); end.Before(dl) {
+			dl = end
+		}
+	}
+	if !dl.After(now) {
+		b.err = ErrBodyTooSlow
+		_ = b.d.SetReadDeadline(now) // the connection is not reused
+		return 0, b.err
+	}
+	_ = b.d.SetReadDeadline(dl)
 	n, err := b.r.Read(p)
+	b.n += int64(n)
 	if err == io.EOF {
 		// Body complete: the server manages the connection's deadlines
 		// again. On any other error the deadline stays, so the server's
 		// attempt to drain the rest fails fast and the connection closes.
 		_ = b.d.SetReadDeadline(time.Time{})
+	} else if err != nil && dl.Before(now.Add(b.g.Idle)) && !time.Now().Before(dl) {
+		// Cut by the total deadline or the rate, not by idleness.
+		b.err = ErrBodyTooSlow
+		return n, b.err
 	}
 	return n, err
 }
@@ -189,14 +243,14 @@ func (b *bodyReader) Close() error { return b.r.Close() }
 // net/http's Transport may go on reading a request body after the round
 // trip returns (an upstream that answers before the upload ends), so the
 // reader can outlive the Txn that made it.
-func (tx *Txn) GuardBody(timeout time.Duration) {
+func (tx *Txn) GuardBody(g BodyGuard) {
 	r := tx.Req
-	if timeout <= 0 || r.Body == nil || r.Body == http.NoBody {
+	if g.Idle <= 0 || r.Body == nil || r.Body == http.NoBody {
 		return
 	}
 	d, ok := tx.rw.w.(deadliner)
 	if !ok {
 		return
 	}
-	r.Body = &bodyReader{r: r.Body, d: d, timeout: timeout}
+	r.Body = &bodyReader{r: r.Body, d: d, g: g, start: tx.Start}
 }

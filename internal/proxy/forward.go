@@ -1,15 +1,19 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/vigil-sec/vigil/internal/pipeline"
 )
 
 // forwarder sends a request upstream and streams the answer back. It does
@@ -33,6 +37,10 @@ type forwarder struct {
 	bufs     bufferPool
 	errh     func(http.ResponseWriter, *http.Request, error)
 	upgrades *httputil.ReverseProxy
+	// chain judges responses before they are sent, when one of its stages
+	// is a response inspector; respLimit caps what is buffered for it.
+	chain     *pipeline.Chain
+	respLimit int
 }
 
 // hopHeaders are removed in both directions (RFC 9110 §7.6.1).
@@ -134,6 +142,15 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, in *http.Request) {
 		return
 	}
 	removeHopByHop(res.Header)
+	var body io.Reader = res.Body
+	if f.chain != nil {
+		if rw, ok := w.(*pipeline.ResponseWriter); ok {
+			var stop bool
+			if body, stop = f.inspect(rw, in, res); stop {
+				return
+			}
+		}
+	}
 	dst := w.Header()
 	for k, vv := range res.Header {
 		if k == "Vigil-Txn" {
@@ -151,7 +168,7 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, in *http.Request) {
 	w.WriteHeader(res.StatusCode)
 
 	flush := res.ContentLength == -1 || isEventStream(res.Header)
-	if err := f.copyBody(w, res.Body, flush); err != nil {
+	if err := f.copyBody(w, body, flush); err != nil {
 		// The status line is out: the only honest signal left is to
 		// abort the response so the client sees it incomplete.
 		panic(http.ErrAbortHandler)
@@ -163,6 +180,94 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, in *http.Request) {
 			dst[http.TrailerPrefix+k] = vv
 		}
 	}
+}
+
+// inspect runs the chain's response inspectors on res before anything of
+// it reaches the client. It buffers the body (up to respLimit) unless the
+// response streams or is compressed, in which case the inspectors see the
+// headers only. It returns the body to send (the buffered bytes, followed by
+// the rest when only a prefix was read), or stop when the response was
+// replaced by an error.
+func (f *forwarder) inspect(rw *pipeline.ResponseWriter, in *http.Request, res *http.Response) (io.Reader, bool) {
+	tx := rw.Txn()
+	tx.Resp.Status, tx.Resp.Header = res.StatusCode, res.Header
+	if !f.chain.WantsResponse(tx) {
+		return res.Body, false
+	}
+	var body io.Reader = res.Body
+	var buf []byte
+	full := false
+	if bufferable(res) {
+		n := 4 << 10
+		if res.ContentLength >= 0 {
+			n = int(min(res.ContentLength, int64(f.respLimit))) + 1
+		}
+		buf = make([]byte, 0, min(n, f.respLimit+1))
+		for len(buf) <= f.respLimit {
+			if len(buf) == cap(buf) {
+				buf = append(buf, 0)[:len(buf)] // grow
+			}
+			m, err := res.Body.Read(buf[len(buf):min(cap(buf), f.respLimit+1)])
+			buf = buf[:len(buf)+m]
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				f.errh(rw, in, err)
+				return nil, true
+			}
+		}
+		if len(buf) <= f.respLimit {
+			full = true
+			body = bytes.NewReader(buf)
+		} else {
+			body = io.MultiReader(bytes.NewReader(buf), res.Body)
+			buf = buf[:f.respLimit] // the inspectors see the prefix
+		}
+	}
+	saved := tx.Resp.Body
+	tx.Resp.Body = buf
+	tx.SetRespTruncated(!full)
+	v := f.chain.RunResponse(in.Context(), tx)
+	replaced := tx.ResponseReplaced() && full
+	out := tx.Resp.Body
+	tx.Resp.Body = saved[:0] // the writer records what is really sent
+	if v.Action != pipeline.Allow {
+		msg := v.Message
+		if msg == "" {
+			msg = "response blocked by policy"
+		}
+		tx.Resp.Header = nil
+		WriteError(rw, tx, v.HTTPStatus(), "response_blocked", msg)
+		return nil, true
+	}
+	if replaced {
+		res.ContentLength = int64(len(out))
+		res.Header["Content-Length"] = []string{strconv.Itoa(len(out))}
+		delete(res.Header, "Etag")
+		delete(res.Header, "Content-Md5")
+		body = bytes.NewReader(out)
+	}
+	return body, false
+}
+
+// bufferable reports whether a response's body may be held back for
+// inspection: not a stream (SSE, gRPC, unknown length with no end in
+// sight is still read up to the cap), not compressed, not a HEAD/304.
+func bufferable(res *http.Response) bool {
+	if res.StatusCode == http.StatusNoContent || res.StatusCode == http.StatusNotModified || res.Request.Method == http.MethodHead {
+		return false
+	}
+	if isEventStream(res.Header) {
+		return false
+	}
+	if ce := res.Header["Content-Encoding"]; len(ce) > 0 && ce[0] != "" && !strings.EqualFold(ce[0], "identity") {
+		return false
+	}
+	if ct := res.Header["Content-Type"]; len(ct) > 0 && strings.HasPrefix(ct[0], "application/grpc") {
+		return false
+	}
+	return true
 }
 
 func isEventStream(h http.Header) bool {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -114,6 +115,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		tx.AddFinding(pathFinding(changes))
 	}
 
+	if (r.Header["Upgrade"] != nil || r.Header["Http2-Settings"] != nil) && stripH2C(r.Header) {
+		// An h2c upgrade relayed to the upstream would let its 101 turn
+		// the connection into a tunnel no stage sees. Clients that want
+		// HTTP/2 can speak it to Vigil directly (prior knowledge).
+		tx.AddFinding(event.Finding{Stage: "proxy", Layer: "proxy", Kind: "h2c_upgrade", Severity: "low", Action: "strip",
+			Message: "Upgrade: h2c removed; the request is forwarded as HTTP/1.1"})
+	}
+
 	route, ok := rt.router.Match(r.Host, r.URL.Path)
 	if !ok {
 		tx.Decision = pipeline.Allow
@@ -131,7 +140,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		tx.GuardBody(rt.limits.ReadTimeout)
+		tx.GuardBody(pipeline.BodyGuard{Idle: rt.limits.ReadTimeout, Total: rt.limits.BodyTimeout,
+			Grace: rt.limits.BodyRateGrace, MinRate: int64(rt.limits.MinBodyRate)})
 		// rw, not w: the Transport may read this body after the handler
 		// returns, and net/http's own writer must not be touched then.
 		// proxyError turns the MaxBytesError into a 413.
@@ -145,6 +155,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			switch {
 			case errors.Is(err, pipeline.ErrBodyTooLarge), errors.As(err, &mbe):
 				h.reject(rw, tx, http.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds the inspection limit", "")
+			case isTimeout(err):
+				h.reject(rw, tx, http.StatusRequestTimeout, "request_timeout", "the request body did not arrive in time", "slow_body")
 			default:
 				h.reject(rw, tx, http.StatusBadRequest, "bad_request", "could not read the request body", "")
 			}
@@ -222,6 +234,57 @@ func decisionCode(v pipeline.Verdict) string {
 	return "blocked"
 }
 
+// stripH2C removes the h2c protocol from an Upgrade request (and with it
+// HTTP2-Settings), leaving other upgrades (WebSocket) alone. It reports
+// whether it removed anything.
+func stripH2C(h http.Header) bool {
+	var keep []string
+	found := false
+	for _, v := range h["Upgrade"] {
+		for p := range strings.SplitSeq(v, ",") {
+			p = strings.TrimSpace(p)
+			if p == "" {
+				continue
+			}
+			if name, _, _ := strings.Cut(p, "/"); strings.EqualFold(strings.TrimSpace(name), "h2c") {
+				found = true
+				continue
+			}
+			keep = append(keep, p)
+		}
+	}
+	if !found && h["Http2-Settings"] == nil {
+		return false
+	}
+	delete(h, "Http2-Settings")
+	if len(keep) == 0 {
+		delete(h, "Upgrade")
+	} else {
+		h["Upgrade"] = []string{strings.Join(keep, ", ")}
+	}
+	var conn []string
+	for _, v := range h["Connection"] {
+		for p := range strings.SplitSeq(v, ",") {
+			p = strings.TrimSpace(p)
+			if p == "" || strings.EqualFold(p, "http2-settings") || (len(keep) == 0 && strings.EqualFold(p, "upgrade")) {
+				continue
+			}
+			conn = append(conn, p)
+		}
+	}
+	if len(conn) == 0 {
+		delete(h, "Connection")
+	} else {
+		h["Connection"] = []string{strings.Join(conn, ", ")}
+	}
+	return true
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, pipeline.ErrBodyTooSlow) || errors.As(err, &ne) && ne.Timeout()
+}
+
 // reject answers a request Vigil refuses before its pipeline runs.
 func (h *Handler) reject(rw *pipeline.ResponseWriter, tx *pipeline.Txn, status int, code, msg, kind string) {
 	tx.Decision = pipeline.Block
@@ -253,7 +316,12 @@ func (rt *Runtime) proxyError(w http.ResponseWriter, r *http.Request, err error)
 	case clientBody && errors.As(cbe.Err, &ne) && ne.Timeout():
 		// net/http cancels the request's context when a body read times
 		// out, so this comes before the client-gone case.
-		status, code, kind = http.StatusRequestTimeout, "request_timeout", "client_body"
+		status, code, kind = http.StatusRequestTimeout, "request_timeout", "slow_body"
+		tx.AddFinding(event.Finding{Stage: "proxy", Layer: "proxy", Kind: "slow_body", Severity: "medium", Action: "block",
+			Message: "the request body did not arrive in time: " + cbe.Err.Error()})
+		if w.Header()["Connection"] == nil {
+			w.Header()["Connection"] = []string{"close"}
+		}
 	case r.Context().Err() != nil && (errors.Is(err, context.Canceled) || clientBody):
 		// The client went away; nobody is left to answer.
 		status, code, kind = 499, "client_closed", "client_closed"

@@ -99,7 +99,8 @@ func NewRuntime(cfg *config.Config, stages Stages, m *metrics.Metrics, log *slog
 		}
 		r.Chain = chain
 		r.proxy = &forwarder{target: target, rt: t, trust: rt.trust, bufs: bp, errh: rt.proxyError,
-			upgrades: newReverseProxy(target, t, rt.trust, bp, rt.proxyError)}
+			upgrades: newReverseProxy(target, t, rt.trust, bp, rt.proxyError),
+			chain:    chain, respLimit: int(cfg.Listen.Limits.ResponseInspectBytes)}
 		rt.routes = append(rt.routes, r)
 		specs = append(specs, RouteSpec[*Route]{Host: rc.Match.Host, PathPrefix: rc.Match.PathPrefix, Value: r})
 	}
