@@ -201,6 +201,7 @@ type Protect struct {
 	GraphQL    *GraphQLGuard          `yaml:"graphql"`
 	// Limits caps page-size parameters and similar resource knobs.
 	Limits *ResourceLimits `yaml:"limits"`
+	Redis  *RateLimitRedis `yaml:"redis"` // shares rate limits across gateways
 }
 
 // StagePolicy is a per-stage override.
