@@ -7,6 +7,7 @@ package ratelimit
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -280,7 +281,7 @@ func (s *Stage) Request(ctx context.Context, tx *pipeline.Txn) (pipeline.Verdict
 			}
 		}
 		if !res.Allowed {
-			return l.limited(res), nil
+			return l.limited(tx, res), nil
 		}
 	}
 	return pipeline.Continue, nil
@@ -405,17 +406,37 @@ func BearerToken(vs []string) (string, bool) {
 
 // limited is the 429 of an empty bucket, with Retry-After and the
 // RateLimit-Policy / RateLimit fields (draft-ietf-httpapi-ratelimit-headers).
-func (l *limit) limited(res ratelimit.Result) pipeline.Verdict {
+func (l *limit) limited(tx *pipeline.Txn, res ratelimit.Result) pipeline.Verdict {
 	secs := int64(math.Ceil(res.RetryAfter.Seconds()))
 	if secs < 1 {
 		secs = 1
 	}
+	const msg = "rate limit exceeded"
 	return pipeline.Verdict{Action: pipeline.Block, Status: http.StatusTooManyRequests, Kind: "rate_limited",
-		RuleID: l.name, Severity: "medium", Message: "rate limit exceeded", RetryAfter: time.Duration(secs) * time.Second,
+		RuleID: l.name, Severity: "medium", Message: msg, RetryAfter: time.Duration(secs) * time.Second,
 		Header: http.Header{
 			"Ratelimit-Policy": l.policy,
 			"Ratelimit":        {l.policyName + ";r=0;t=" + strconv.FormatInt(secs, 10)},
-		}}
+		},
+		Body: errorBody("rate_limited", msg, tx.ID), ContentType: "application/json"}
+}
+
+// errorBody is the gateway's JSON error document. The stage writes it
+// itself because the proxy's JSON error path drops a verdict's headers
+// (the RateLimit fields); a verdict with a Body keeps them.
+func errorBody(code, msg, txnID string) []byte {
+	var doc struct {
+		Error errorFields `json:"error"`
+	}
+	doc.Error = errorFields{code, msg, txnID}
+	b, _ := json.Marshal(doc)
+	return append(b, '\n')
+}
+
+type errorFields struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	TxnID   string `json:"txn_id"`
 }
 
 // storeFailed records that the shared store could not decide and applies
@@ -425,7 +446,8 @@ func (l *limit) storeFailed(tx *pipeline.Txn, err error) (pipeline.Verdict, bool
 		" (" + l.storeMsg[l.onError] + ")"
 	if l.onError == failClosed {
 		return pipeline.Verdict{Action: pipeline.Block, Status: http.StatusServiceUnavailable, Kind: "store_unavailable",
-			RuleID: l.name, Severity: "high", Message: msg, RetryAfter: time.Second}, true
+			RuleID: l.name, Severity: "high", Message: msg, RetryAfter: time.Second,
+			Body: errorBody("unavailable", "rate limit store unavailable", tx.ID), ContentType: "application/json"}, true
 	}
 	tx.AddFinding(event.Finding{Stage: "rate_limit", Layer: "ratelimit", RuleID: l.name, Kind: "store_unavailable",
 		Severity: "medium", Action: "log", Message: msg})
