@@ -1,21 +1,17 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/vigil-sec/vigil/internal/event"
+	"github.com/vigil-sec/vigil/internal/ratelimit/redistest"
 	"github.com/vigil-sec/vigil/internal/server"
 )
 
@@ -24,22 +20,7 @@ import (
 // 127.0.0.1:6379, and fails under CI.
 func rlRedisPrefix(t *testing.T) string {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DialTimeout: time.Second})
-	if err := c.Ping(context.Background()).Err(); err != nil {
-		c.Close()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("local Redis at 127.0.0.1:6379 unreachable under CI: %v", err)
-		}
-		t.Skipf("no Redis at 127.0.0.1:6379: %v", err)
-	}
-	prefix := "vigil-e2e-" + strconv.FormatUint(rand.Uint64(), 36) + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		if keys, _ := c.Keys(ctx, prefix+"*").Result(); len(keys) > 0 {
-			c.Del(ctx, keys...)
-		}
-		c.Close()
-	})
+	_, prefix := redistest.Prefix(t, "vigil-e2e")
 	return prefix
 }
 
@@ -115,7 +96,7 @@ func check429(t *testing.T, r rlResult) {
 func TestRateLimitSharedAcrossGateways(t *testing.T) {
 	prefix := rlRedisPrefix(t)
 	up := newRecorder(t)
-	cfg := rlConfig(up.URL, "  redis: {url: \"redis://127.0.0.1:6379/0\", prefix: \""+prefix+"\"}\n")
+	cfg := rlConfig(up.URL, "  redis: {url: \""+redistest.URL+"\", prefix: \""+prefix+"\"}\n")
 	a := startGateway(t, cfg, server.Options{})
 	b := startGateway(t, cfg, server.Options{})
 	gws := []*gw{a, b}

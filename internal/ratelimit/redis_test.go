@@ -5,41 +5,18 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net"
-	"os"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/vigil-sec/vigil/internal/ratelimit/redistest"
 )
 
-const localRedis = "redis://127.0.0.1:6379/0"
-
-// testRedis is a client of the local Redis server and a key prefix of its
-// own; the test is skipped when no server answers (it fails under CI).
 func testRedis(t testing.TB) (*redis.Client, string) {
 	t.Helper()
-	c, err := NewRedisClient(RedisOptions{URL: localRedis, Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Ping(context.Background()).Err(); err != nil {
-		c.Close()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("local Redis at 127.0.0.1:6379 unreachable under CI: %v", err)
-		}
-		t.Skipf("no Redis at 127.0.0.1:6379: %v", err)
-	}
-	prefix := "vigil-test:" + strconv.FormatUint(rand.Uint64(), 36) + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		keys, _ := c.Keys(ctx, prefix+"*").Result()
-		if len(keys) > 0 {
-			c.Del(ctx, keys...)
-		}
-		c.Close()
-	})
-	return c, prefix
+	return redistest.Prefix(t, "vigil-test")
 }
 
 // TestRedisMatchesLocal replays one sequence of arrivals, on the same

@@ -2,42 +2,23 @@ package ratelimit
 
 import (
 	"context"
-	"math/rand/v2"
 	"net"
 	"net/http/httptest"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/vigil-sec/vigil/internal/config"
 	"github.com/vigil-sec/vigil/internal/pipeline"
+	"github.com/vigil-sec/vigil/internal/ratelimit/redistest"
 )
 
 // redisStore is protect.redis on the local Redis under a prefix of the
 // test's own; skipped without a Redis (failed under CI).
 func redisStore(t testing.TB) *config.RateLimitRedis {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DialTimeout: time.Second})
-	if err := c.Ping(context.Background()).Err(); err != nil {
-		c.Close()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("local Redis at 127.0.0.1:6379 unreachable under CI: %v", err)
-		}
-		t.Skipf("no Redis at 127.0.0.1:6379: %v", err)
-	}
-	prefix := "vigil-stage-test:" + strconv.FormatUint(rand.Uint64(), 36) + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		if keys, _ := c.Keys(ctx, prefix+"*").Result(); len(keys) > 0 {
-			c.Del(ctx, keys...)
-		}
-		c.Close()
-	})
-	return &config.RateLimitRedis{URL: "redis://127.0.0.1:6379/0", Prefix: prefix, Timeout: time.Second, BreakerFailures: 3, BreakerCooldown: time.Second}
+	_, prefix := redistest.Prefix(t, "vigil-stage-test")
+	return &config.RateLimitRedis{URL: redistest.URL, Prefix: prefix, Timeout: time.Second, BreakerFailures: 3, BreakerCooldown: time.Second}
 }
 
 func deadStore(t *testing.T, onError string) *config.RateLimitRedis {
