@@ -116,6 +116,9 @@ func TestRateLimitSharedAcrossGateways(t *testing.T) {
 			t.Fatalf("gateway %d event: decision %s findings %+v", i, ev.Decision, ev.Findings)
 		}
 	}
+	if uris, _ := up.seen(); len(uris) != 5 {
+		t.Fatalf("the upstream received %d logins, want the 5 allowed: %q", len(uris), uris)
+	}
 	// Other clients have their own budget, on either gateway.
 	for i, g := range gws {
 		if r := rlSend(t, g.URL, "POST", "/login", "203.0.113."+strconv.Itoa(20+i)); r.status != 200 {
@@ -153,9 +156,8 @@ func TestRateLimitLocalIsPerGateway(t *testing.T) {
 func TestRateLimitMonitor(t *testing.T) {
 	up := newRecorder(t)
 	h := startGateway(t, rlConfig(up.URL, "  stages: {rate_limit: {mode: monitor}}\n"), server.Options{})
-	for i := range 5 {
+	for range 5 {
 		rlSend(t, h.URL, "POST", "/login", "203.0.113.40")
-		_ = i
 	}
 	r := rlSend(t, h.URL, "POST", "/login", "203.0.113.40")
 	if r.status != 200 || r.header.Get("Retry-After") != "" {

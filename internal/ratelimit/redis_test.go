@@ -230,3 +230,39 @@ func BenchmarkRedis(b *testing.B) {
 		}
 	}
 }
+
+// TestConcurrentTakes: many callers at once on one key, through two
+// gateways' limiters, get exactly the burst and not one token more (the
+// Lua step is atomic; the local store's shard lock is too).
+func TestConcurrentTakes(t *testing.T) {
+	c, prefix := testRedis(t)
+	const burst, callers = 25, 200
+	slow := 1.0 / 3600 // no refill during the test
+	cases := []struct {
+		name string
+		lims []Limiter
+	}{
+		{"local", []Limiter{NewLocal(slow, burst, 0)}},
+		{"redis, two gateways", []Limiter{NewRedis(c, prefix+"c:", slow, burst, time.Second, nil), NewRedis(c, prefix+"c:", slow, burst, time.Second, nil)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			results := make(chan bool, callers)
+			for i := range callers {
+				go func() {
+					r, err := tc.lims[i%len(tc.lims)].Allow(context.Background(), "one-key", time.Now())
+					results <- err == nil && r.Allowed
+				}()
+			}
+			allowed := 0
+			for range callers {
+				if <-results {
+					allowed++
+				}
+			}
+			if allowed != burst {
+				t.Fatalf("%d of %d concurrent requests allowed, burst %d", allowed, callers, burst)
+			}
+		})
+	}
+}
