@@ -79,6 +79,44 @@ type GraphQLOperation struct {
 	RootFields []string `json:"root_fields"`
 	Variables  []string `json:"variables,omitempty"` // declared variables, without the $
 	Hits       int64    `json:"hits"`
+	// VariablesSchema and ResponseSchema are JSON Schemas learned from the
+	// operation's own sampled requests ("variables") and responses (the
+	// whole response document: data and errors).
+	VariablesSchema map[string]any `json:"variables_schema,omitempty"`
+	ResponseSchema  map[string]any `json:"response_schema,omitempty"`
+
+	// vars and resp are the learning state behind the two schemas.
+	vars, resp *schema.Schema
+}
+
+// mergeSchemas folds o's learned schemas into op's (o's are taken over
+// when op has none).
+func (op *GraphQLOperation) mergeSchemas(o *GraphQLOperation) {
+	mergeInto(&op.vars, o.vars)
+	mergeInto(&op.resp, o.resp)
+}
+
+func mergeInto(dst **schema.Schema, src *schema.Schema) {
+	switch {
+	case src == nil:
+	case *dst == nil:
+		*dst = src
+	default:
+		(*dst).Merge(src)
+	}
+}
+
+// rendered is op as the inventory shows it: the schemas as JSON Schema,
+// without the learning state.
+func (op GraphQLOperation) rendered() GraphQLOperation {
+	if op.vars != nil && op.vars.Samples() > 0 {
+		op.VariablesSchema = op.vars.JSONSchema()
+	}
+	if op.resp != nil && op.resp.Samples() > 0 {
+		op.ResponseSchema = op.resp.JSONSchema()
+	}
+	op.vars, op.resp = nil, nil
+	return op
 }
 
 // EndpointID derives a stable id from the key, so that every replica
@@ -204,6 +242,7 @@ func (e *entry) merge(o *entry) {
 	for n, op := range o.ops {
 		if cur, ok := e.ops[n]; ok {
 			cur.Hits += op.Hits
+			cur.mergeSchemas(op)
 			for _, v := range op.Variables {
 				if !slices.Contains(cur.Variables, v) && len(cur.Variables) < 32 {
 					cur.Variables = append(cur.Variables, v)
@@ -294,7 +333,7 @@ func (e *entry) view(full bool) Endpoint {
 		}
 	}
 	for _, n := range slices.Sorted(maps.Keys(e.ops)) {
-		ep.Operations = append(ep.Operations, *e.ops[n])
+		ep.Operations = append(ep.Operations, e.ops[n].rendered())
 	}
 	return ep
 }

@@ -274,11 +274,12 @@ func (e *Engine) Observe(o *Observation) {
 	if len(o.ReqBody) > 0 || len(o.RespBody) > 0 {
 		en.profVer++
 	}
+	var ops []*GraphQLOperation
 	if len(o.ReqBody) > 0 {
-		e.profileBody(en, "request", o.ReqType, o.ReqBody, 0)
+		ops = e.profileBody(en, "request", o.ReqType, o.ReqBody, 0, nil)
 	}
 	if len(o.RespBody) > 0 && o.Status > 0 {
-		e.profileBody(en, "response", o.RespType, o.RespBody, o.Status)
+		e.profileBody(en, "response", o.RespType, o.RespBody, o.Status, ops)
 	}
 }
 
@@ -355,7 +356,10 @@ func (en *entry) addClass(c, field string) {
 	}
 }
 
-func (e *Engine) profileBody(en *entry, side, ctype string, body []byte, status int) {
+// profileBody learns one body's schema and sensitive fields. For a GraphQL
+// request it returns the operations it holds; given those, a response is
+// learned per operation too.
+func (e *Engine) profileBody(en *entry, side, ctype string, body []byte, status int, ops []*GraphQLOperation) []*GraphQLOperation {
 	mt := mediaType(ctype)
 	var s *schema.Schema
 	if side == "request" {
@@ -367,7 +371,7 @@ func (e *Engine) profileBody(en *entry, side, ctype string, body []byte, status 
 		s = en.respSchema[status]
 		if s == nil {
 			if len(en.respSchema) >= 16 {
-				return
+				return nil
 			}
 			s = schema.New(schema.Options{Classifier: e.cls})
 			en.respSchema[status] = s
@@ -377,12 +381,16 @@ func (e *Engine) profileBody(en *entry, side, ctype string, body []byte, status 
 	case isJSON(mt):
 		v, err := sensitive.DecodeJSON(body)
 		if err != nil {
-			return
+			return nil
 		}
 		s.ObserveValue(v)
 		e.cls.ScanDecoded(v, func(path string, c sensitive.Class) { en.addClass(string(c), side+".body."+path) })
-		if side == "request" && en.kind == "graphql" {
-			observeGraphQL(en, v)
+		if en.kind == "graphql" {
+			newSchema := func() *schema.Schema { return schema.New(schema.Options{Classifier: e.cls}) }
+			if side == "request" {
+				return observeGraphQL(en, v, newSchema)
+			}
+			observeGraphQLResponse(ops, v, newSchema)
 		}
 	case mt == "application/x-www-form-urlencoded":
 		if err := s.ObserveForm(body); err == nil {
@@ -394,6 +402,7 @@ func (e *Engine) profileBody(en *entry, side, ctype string, body []byte, status 
 		_, params, _ := mime.ParseMediaType(ctype)
 		_ = s.ObserveMultipart(body, params["boundary"])
 	}
+	return nil
 }
 
 func isJSON(mt string) bool {

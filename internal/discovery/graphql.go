@@ -1,6 +1,8 @@
 package discovery
 
 import (
+	"github.com/vigil-sec/vigil/internal/discovery/schema"
+
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
 )
@@ -27,45 +29,96 @@ const (
 // object with "query" and optionally "operationName", or a batch array).
 // A document that does not parse, or names no operation it holds, is not
 // an operation: the server rejects it too.
-func observeGraphQL(en *entry, v any) {
+//
+// It returns the operations, in request order (one per batch item; nil for
+// an item that is no operation), so the response can be learned per
+// operation too (observeGraphQLResponse). newSchema makes the learning
+// state of an operation's schemas.
+func observeGraphQL(en *entry, v any, newSchema func() *schema.Schema) []*GraphQLOperation {
 	switch b := v.(type) {
 	case []any: // a batch: an array of requests, the first 16 read
+		var ops []*GraphQLOperation
 		for i, x := range b {
 			if i >= 16 {
-				return
+				break
 			}
-			if r, ok := x.(map[string]any); ok {
-				observeGraphQLRequest(en, r)
+			r, _ := x.(map[string]any)
+			var op *GraphQLOperation
+			if r != nil {
+				op = observeGraphQLRequest(en, r, newSchema)
 			}
+			ops = append(ops, op)
 		}
+		return ops
 	case map[string]any:
-		observeGraphQLRequest(en, b)
+		if op := observeGraphQLRequest(en, b, newSchema); op != nil {
+			return []*GraphQLOperation{op}
+		}
 	}
+	return nil
 }
 
-func observeGraphQLRequest(en *entry, r map[string]any) {
+func observeGraphQLRequest(en *entry, r map[string]any, newSchema func() *schema.Schema) *GraphQLOperation {
 	q, _ := r["query"].(string)
 	if q == "" {
-		return
+		return nil
 	}
 	name, _ := r["operationName"].(string)
 	op := ParseGraphQL(q, name)
 	if op.Type == "" {
-		return
+		return nil
 	}
 	if op.Name == "" {
 		op.Name = "(anonymous)"
 	}
 	k := op.Type + " " + op.Name
-	if cur, ok := en.ops[k]; ok {
+	cur, ok := en.ops[k]
+	if ok {
 		cur.Hits++
-		return
+	} else {
+		if len(en.ops) >= maxOps {
+			return nil
+		}
+		op.Hits = 1
+		cur = &op
+		en.ops[k] = cur
 	}
-	if len(en.ops) >= maxOps {
-		return
+	if vars, ok := r["variables"].(map[string]any); ok && len(vars) > 0 {
+		if cur.vars == nil {
+			cur.vars = newSchema()
+		}
+		cur.vars.ObserveValue(vars)
 	}
-	op.Hits = 1
-	en.ops[k] = &op
+	return cur
+}
+
+// observeGraphQLResponse learns the response schema of each operation of
+// the request (a batch answers with an array, item by item).
+func observeGraphQLResponse(ops []*GraphQLOperation, v any, newSchema func() *schema.Schema) {
+	learn := func(op *GraphQLOperation, doc any) {
+		if op == nil {
+			return
+		}
+		if _, ok := doc.(map[string]any); !ok {
+			return
+		}
+		if op.resp == nil {
+			op.resp = newSchema()
+		}
+		op.resp.ObserveValue(doc)
+	}
+	switch b := v.(type) {
+	case []any:
+		for i, doc := range b {
+			if i < len(ops) {
+				learn(ops[i], doc)
+			}
+		}
+	case map[string]any:
+		if len(ops) == 1 {
+			learn(ops[0], b)
+		}
+	}
 }
 
 // ParseGraphQL parses a GraphQL query document (no schema needed) and

@@ -294,3 +294,90 @@ func BenchmarkObserveGraphQL(b *testing.B) {
 		e.Observe(&o)
 	}
 }
+
+// TestGraphQLOperationSchemas: each operation learns its own variables
+// and response schema, batches pair responses item by item, and the
+// schemas survive the profile a data plane publishes.
+func TestGraphQLOperationSchemas(t *testing.T) {
+	e, err := New(Options{SampleRate: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	post := func(req, resp string) {
+		e.Observe(&Observation{Time: t0, Host: "shop.local", Method: "POST", Path: "/graphql", Status: 200,
+			ReqType: "application/json", RespType: "application/json", ReqBody: []byte(req), RespBody: []byte(resp)})
+		t0 = t0.Add(time.Second)
+	}
+	for i := range 3 {
+		post(`{"query":"query Product($slug: String!) { product(slug: $slug) { id price } }","variables":{"slug":"socks-`+itoa(i)+`"}}`,
+			`{"data":{"product":{"id":`+itoa(i)+`,"price":9.5}}}`)
+	}
+	post(`[{"query":"mutation AddToCart($sku: String!, $qty: Int) { add(sku: $sku, qty: $qty) { total } }","variables":{"sku":"a","qty":2}},`+
+		`{"query":"{ viewer { email } }"}]`,
+		`[{"data":{"add":{"total":19}}},{"data":{"viewer":{"email":"jane@example.com"}}}]`)
+
+	check := func(ops []GraphQLOperation) {
+		t.Helper()
+		byName := map[string]GraphQLOperation{}
+		for _, op := range ops {
+			byName[op.Type+" "+op.Name] = op
+		}
+		prop := func(s map[string]any, path ...string) map[string]any {
+			for _, p := range path {
+				props, _ := s["properties"].(map[string]any)
+				s, _ = props[p].(map[string]any)
+			}
+			return s
+		}
+		cases := []struct {
+			op, side string
+			path     []string
+			typ      string
+		}{
+			{"query Product", "vars", []string{"slug"}, "string"},
+			{"query Product", "resp", []string{"data", "product", "id"}, "integer"},
+			{"query Product", "resp", []string{"data", "product", "price"}, "number"},
+			{"mutation AddToCart", "vars", []string{"qty"}, "integer"},
+			{"mutation AddToCart", "resp", []string{"data", "add", "total"}, "integer"},
+			{"query (anonymous)", "resp", []string{"data", "viewer", "email"}, "string"},
+		}
+		for _, c := range cases {
+			op, ok := byName[c.op]
+			if !ok {
+				t.Fatalf("no operation %q in %+v", c.op, ops)
+			}
+			s := op.VariablesSchema
+			if c.side == "resp" {
+				s = op.ResponseSchema
+			}
+			if got, _ := prop(s, c.path...)["type"].(string); got != c.typ {
+				t.Errorf("%s %s %v: type %q, want %q (schema %v)", c.op, c.side, c.path, got, c.typ, s)
+			}
+		}
+		if an := byName["query (anonymous)"]; an.VariablesSchema != nil {
+			t.Errorf("an operation without variables has a variables schema: %v", an.VariablesSchema)
+		}
+		if p := byName["query Product"]; prop(p.ResponseSchema, "data", "add") != nil {
+			t.Error("one operation's response schema holds another's fields")
+		}
+	}
+	eps := e.Full()
+	if len(eps) != 1 {
+		t.Fatalf("%d endpoints", len(eps))
+	}
+	check(eps[0].Operations)
+
+	// Through a published profile (scale-out): encoded, decoded, applied.
+	ups := e.ProfilesSince(nil)
+	if len(ups) != 1 {
+		t.Fatalf("%d profiles", len(ups))
+	}
+	var p Profile
+	if err := json.Unmarshal(ups[0].JSON, &p); err != nil {
+		t.Fatal(err)
+	}
+	row := Endpoint{Host: "shop.local", Method: "POST", Path: "/graphql"}
+	ApplyProfiles(&row, []*Profile{&p, &p})
+	check(row.Operations)
+}

@@ -26,6 +26,51 @@ type Profile struct {
 	// Classes maps a sensitive class to the fields it was seen in.
 	Classes map[string][]string `json:"classes,omitempty"`
 	Ops     []GraphQLOperation  `json:"graphql_operations,omitempty"`
+	// OpSchemas holds the learning state of each operation's schemas, by
+	// "type name" (as Ops lists them).
+	OpSchemas map[string]OpSchemas `json:"graphql_schemas,omitempty"`
+}
+
+// OpSchemas is the mergeable schema state of one GraphQL operation.
+type OpSchemas struct {
+	Variables *schema.Schema `json:"variables,omitempty"`
+	Response  *schema.Schema `json:"response,omitempty"`
+}
+
+// profileOps splits ops into the listed operations (no learning state)
+// and their schemas.
+func profileOps(ops map[string]*GraphQLOperation) ([]GraphQLOperation, map[string]OpSchemas) {
+	var list []GraphQLOperation
+	var schemas map[string]OpSchemas
+	for _, n := range slices.Sorted(maps.Keys(ops)) {
+		op := *ops[n]
+		if op.vars != nil || op.resp != nil {
+			if schemas == nil {
+				schemas = map[string]OpSchemas{}
+			}
+			schemas[n] = OpSchemas{Variables: op.vars, Response: op.resp}
+		}
+		op.vars, op.resp = nil, nil
+		list = append(list, op)
+	}
+	return list, schemas
+}
+
+// adoptOps gives o the operations of a profile, each with a copy of its
+// schemas.
+func adoptOps(o *entry, ops []GraphQLOperation, schemas map[string]OpSchemas) {
+	for _, op := range ops {
+		k := op.Type + " " + op.Name
+		if sc, ok := schemas[k]; ok {
+			if sc.Variables != nil {
+				op.vars = copySchema(sc.Variables)
+			}
+			if sc.Response != nil {
+				op.resp = copySchema(sc.Response)
+			}
+		}
+		o.ops[k] = &op
+	}
 }
 
 // ProfileUpdate is one endpoint's profile, encoded, with what to remember
@@ -81,9 +126,7 @@ func (en *entry) profile() Profile {
 		}
 		p.Classes[c] = slices.Sorted(maps.Keys(fields))
 	}
-	for _, n := range slices.Sorted(maps.Keys(en.ops)) {
-		p.Ops = append(p.Ops, *en.ops[n])
-	}
+	p.Ops, p.OpSchemas = profileOps(en.ops)
 	return p
 }
 
@@ -110,9 +153,7 @@ func ApplyProfiles(ep *Endpoint, profiles []*Profile) {
 				o.classes[c][f] = true
 			}
 		}
-		for _, op := range p.Ops {
-			o.ops[op.Type+" "+op.Name] = &op
-		}
+		adoptOps(o, p.Ops, p.OpSchemas)
 		agg.merge(o)
 	}
 	v := agg.view(true)

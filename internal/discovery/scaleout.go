@@ -164,9 +164,7 @@ func (en *entry) adopt(group []*ScaleOutProfile) {
 				o.classes[c][f] = true
 			}
 		}
-		for _, op := range p.Ops {
-			o.ops[op.Type+" "+op.Name] = &op
-		}
+		adoptOps(o, p.Ops, p.OpSchemas)
 		maps.Copy(o.headers, p.Headers)
 		o.protected = p.Protected
 		agg.merge(o)
