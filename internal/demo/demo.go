@@ -6,6 +6,7 @@ package demo
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,8 +20,15 @@ import (
 	"github.com/vigil-sec/vigil/internal/demo/shop"
 	"github.com/vigil-sec/vigil/internal/demo/traffic"
 	"github.com/vigil-sec/vigil/internal/discovery"
+	"github.com/vigil-sec/vigil/internal/event"
 	"github.com/vigil-sec/vigil/internal/server"
 )
+
+// shopSpec is the OpenAPI description of the demo shop's public API, which
+// the gateway enforces and discovery compares traffic with.
+//
+//go:embed shop-openapi.yaml
+var shopSpec []byte
 
 // Options configure a demo run.
 type Options struct {
@@ -45,7 +53,10 @@ type Options struct {
 type Result struct {
 	Traffic   traffic.Stats
 	Endpoints []discovery.Endpoint
-	Dir       string
+	// Attacks is, for each kind of attack sent, what the gateway's events
+	// say stopped it.
+	Attacks []AttackReport
+	Dir     string
 }
 
 // Run runs the demo until ctx ends or Duration passes.
@@ -81,11 +92,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer s.Close()
 
-	cfg, err := config.Parse([]byte(gatewayConfig(o, dir, s.Routes())), "demo.yaml")
+	specFile := dir + "/shop-openapi.yaml"
+	if err := os.WriteFile(specFile, shopSpec, 0o600); err != nil {
+		return nil, err
+	}
+	cfg, err := config.Parse([]byte(gatewayConfig(o, dir, specFile, s.Routes())), "demo.yaml")
 	if err != nil {
 		return nil, fmt.Errorf("demo config: %w", err)
 	}
-	dp, err := server.StartDataPlane(ctx, cfg, server.Options{Placement: "gateway"}, o.Logger,
+	attacks := newAttackLog()
+	dp, err := server.StartDataPlane(ctx, cfg, server.Options{Placement: "gateway", Sinks: []event.Sink{attacks}}, o.Logger,
 		server.DataPlaneOptions{Discovery: discovery.ServiceOptions{Settle: 2 * time.Second}})
 	if err != nil {
 		return nil, err
@@ -120,8 +136,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	last := time.Now()
 	stats, err := traffic.Run(ctx, traffic.Options{BaseURL: gw, Shoppers: o.Shoppers, Duration: o.Duration,
-		AttackRate: o.AttackRate, Seed: o.Seed, TickInterval: o.Every, Logger: o.Logger, ClientAddresses: true},
+		AttackRate: o.AttackRate, Seed: o.Seed, TickInterval: o.Every, Logger: o.Logger, ClientAddresses: true,
+		OnRequest: attacks.record},
 		func(st traffic.Stats) {
+			attacks.resolve(time.Now(), 3*time.Second, false)
 			if time.Since(last) < o.Every/2 {
 				return
 			}
@@ -141,27 +159,42 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := <-served; err != nil {
 		o.Logger.Warn("gateway stopped with an error", "err", err)
 	}
-	fmt.Fprintf(o.Out, "\n%s\n", stats.Summary())
+	// The gateway has stopped: every event reached the attack log.
+	attacks.resolve(time.Now(), 0, true)
+	res.Attacks = attacks.Reports()
+	fmt.Fprintf(o.Out, "\n%s", stats.TrafficSummary())
+	printAttacks(o.Out, res.Attacks, attacks.noticed)
 	printInventory(o.Out, res.Endpoints)
 	return res, nil
 }
 
-func gatewayConfig(o Options, dir string, routes []shop.Route) string {
+func gatewayConfig(o Options, dir, spec string, routes []shop.Route) string {
 	var b strings.Builder
 	// The traffic generator plays a load balancer in front (X-Forwarded-For
 	// from 127.0.0.1), so each shopper and the attacker have an address.
-	fmt.Fprintf(&b, "mode: enforce\nlisten: {http: %q, trusted_proxies: [127.0.0.1]}\nadmin: %q\ndata_dir: %q\n", o.Listen, o.Admin, dir+"/data")
+	// The shop's services read at most 1 MB (shop.MaxBodyBytes): Vigil
+	// refuses larger bodies before they reach them.
+	fmt.Fprintf(&b, "mode: enforce\nlisten: {http: %q, trusted_proxies: [127.0.0.1], limits: {max_body_bytes: 1MB, max_inspect_bytes: 1MB}}\nadmin: %q\ndata_dir: %q\n",
+		o.Listen, o.Admin, dir+"/data")
 	b.WriteString("routes:\n")
 	for _, r := range routes {
 		fmt.Fprintf(&b, "  - {name: %s, match: {host: \"*\", path_prefix: %q}, upstream: %q}\n", r.Name+strings.ReplaceAll(r.PathPrefix, "/", "-"), r.PathPrefix, r.Upstream)
 	}
 	fmt.Fprintf(&b, "events: {file: %q}\n", dir+"/events.jsonl")
-	b.WriteString(`discovery: {sample_rate: 0.5}
+	// The layers in front of the shop: the WAF (OWASP CRS, paranoia 1),
+	// the shop's OpenAPI spec enforced (undeclared properties, wrong
+	// types, undocumented endpoints), a brute-force limit on login, a
+	// denied address range, bot scoring and SSRF checks.
+	fmt.Fprintf(&b, `discovery: {sample_rate: 0.5}
 protect:
   rate_limits:
-    - {name: login-brute-force, path_prefix: /login, method: POST, requests: 5, per: 1m, burst: 3}
+    - {name: login, match: {endpoint: "POST /login"}, key: ip, rate: 5/m, burst: 5}
   ip_rules: {deny: [192.0.2.0/24]}      # a known-bad range
-`)
+  waf: {enabled: true}
+  openapi: {specs: [%[1]q]}
+  bots: {enabled: true}
+  ssrf: {enabled: true}
+`, spec)
 	return b.String()
 }
 

@@ -8,10 +8,13 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vigil-sec/vigil/internal/demo/traffic"
 )
 
 // syncBuffer is a bytes.Buffer safe to write from the demo's goroutines
@@ -47,8 +50,8 @@ func TestRun(t *testing.T) {
 		Admin:      "127.0.0.1:0",
 		Duration:   3 * time.Second,
 		Shoppers:   6,
-		AttackRate: 1,
-		Seed:       7, // 4 orders in 3 s with 6 shoppers
+		AttackRate: 20, // every kind of attack, several times, in 3 s
+		Seed:       7,  // 4 orders in 3 s with 6 shoppers
 		Every:      time.Second,
 		Out:        &out,
 		Ready: func(gw, admin string) {
@@ -128,6 +131,36 @@ func TestRun(t *testing.T) {
 	// The user sees the URLs, a summary and the inventory.
 	text := out.String()
 	for _, w := range []string{gwURL, adminURL + "/metrics", "Discovered endpoints", "/products/{parameter}"} {
+		if !strings.Contains(text, w) {
+			t.Errorf("output does not show %q:\n%s", w, text)
+		}
+	}
+
+	// Every kind of attack was sent, and the gateway's events say which
+	// layer stopped it; the output shows it.
+	reports := map[string]AttackReport{}
+	for _, r := range res.Attacks {
+		reports[r.Scenario] = r
+	}
+	for _, k := range traffic.AttackScenarios() {
+		if reports[k].Sent == 0 {
+			t.Errorf("no %s attack was sent in 3 s at 20 attacks/s: %+v", k, res.Attacks)
+		}
+	}
+	for _, w := range []struct{ scenario, layer, by string }{
+		{traffic.AttackBruteForce, "ratelimit", "ratelimit login"},
+		{traffic.AttackSmuggling, "proxy", "proxy request_smuggling"},
+		{traffic.AttackOversized, "gateway", "gateway 413"},
+	} {
+		r := reports[w.scenario]
+		if r.Blocked == 0 || r.By[w.by] == 0 || !slices.Contains(r.Layers(), w.layer) {
+			t.Errorf("%s: %d of %d blocked, by %v; want some by %q", w.scenario, r.Blocked, r.Sent, r.By, w.by)
+		}
+	}
+	if r := reports[traffic.AttackDeniedIP]; r.Blocked != r.Sent || r.Sent == 0 {
+		t.Errorf("denied_ip: %d of %d blocked (%v), want all", r.Blocked, r.Sent, r.By)
+	}
+	for _, w := range []string{"Attacks, and what stopped them", "ratelimit login ×", "proxy request_smuggling ×"} {
 		if !strings.Contains(text, w) {
 			t.Errorf("output does not show %q:\n%s", w, text)
 		}

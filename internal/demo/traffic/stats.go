@@ -45,8 +45,18 @@ func (s Stats) RequestsPerSecond() float64 {
 	return float64(s.Requests) / s.Elapsed.Seconds()
 }
 
-// Summary is a compact multi-line human summary of the run.
+// Summary is a compact multi-line human summary of the run: TrafficSummary,
+// then the attacks sent and blocked by kind.
 func (s Stats) Summary() string {
+	var b strings.Builder
+	b.WriteString(s.TrafficSummary())
+	s.attackSummary(&b)
+	return b.String()
+}
+
+// TrafficSummary is the first lines of Summary: requests, errors, orders
+// and statuses.
+func (s Stats) TrafficSummary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "requests  %d in %s (%.1f/s), %d errors, %d orders paid\n",
 		s.Requests, s.Elapsed.Round(100*time.Millisecond), s.RequestsPerSecond(), s.Errors, s.Orders)
@@ -55,11 +65,15 @@ func (s Stats) Summary() string {
 		fmt.Fprintf(&b, " %d:%d", code, s.ByStatus[code])
 	}
 	b.WriteString("\n")
+	return b.String()
+}
+
+func (s Stats) attackSummary(b *strings.Builder) {
 	pct := 0.0
 	if s.Attacks > 0 {
 		pct = 100 * float64(s.AttacksBlocked) / float64(s.Attacks)
 	}
-	fmt.Fprintf(&b, "attacks   %d sent, %d blocked (%.0f%%)\n", s.Attacks, s.AttacksBlocked, pct)
+	fmt.Fprintf(b, "attacks   %d sent, %d blocked (%.0f%%)\n", s.Attacks, s.AttacksBlocked, pct)
 	var kinds []string
 	for _, k := range attackScenarios() {
 		if n := s.ByScenario[k]; n > 0 {
@@ -69,7 +83,6 @@ func (s Stats) Summary() string {
 	if len(kinds) > 0 {
 		b.WriteString("          " + strings.Join(kinds, ", ") + " (blocked/sent)\n")
 	}
-	return b.String()
 }
 
 // Record describes one request, for Options.OnRequest.
@@ -80,9 +93,12 @@ type Record struct {
 	Target   string // path and query as sent
 	Endpoint string // endpoint template for shoppers' requests, else ""
 	Status   int    // 0 when Err is set
-	Blocked  bool   // an attack that Options.IsBlocked judged stopped
-	Err      error
-	Latency  time.Duration
+	// TxnID is the Vigil-Txn header of the answer: the transaction's id
+	// in the gateway's events ("" without a gateway).
+	TxnID   string
+	Blocked bool // an attack that Options.IsBlocked judged stopped
+	Err     error
+	Latency time.Duration
 }
 
 // collector accumulates Stats under a mutex.

@@ -5,7 +5,10 @@
 // than others), logs in, fills a cart, looks at it, and sometimes checks out
 // with a card or clears the cart, pausing between steps. An attacker sends,
 // at a low rate, SQL injection, path traversal, XSS, a scanner sweep, an
-// oversized body, a request-smuggling attempt and a login brute force. Every
+// oversized body, a request-smuggling attempt, a login brute force, mass
+// assignment, wrongly typed fields, calls to an undocumented endpoint, an
+// attack tool's user agent, an SSRF attempt and requests from a denied
+// address range. Every
 // request is tagged with its scenario. The shoppers' choices are
 // deterministic for a given seed.
 package traffic
@@ -52,12 +55,23 @@ const (
 	AttackOversized     = "oversized_body"
 	AttackSmuggling     = "smuggling"
 	AttackBruteForce    = "brute_force"
+	// Attacks on the API's contract, which a spec-enforcing gateway stops.
+	AttackMassAssignment = "mass_assignment" // properties the API does not declare ({"role":"admin"})
+	AttackWrongType      = "wrong_type"      // a string where the API takes an integer
+	AttackUndocumented   = "undocumented"    // an internal endpoint no spec lists
+	AttackBot            = "bot"             // an attack tool's user agent on a harmless request
+	AttackSSRF           = "ssrf"            // a URL field pointing at the cloud metadata service
+	AttackDeniedIP       = "denied_ip"       // a request from a known-bad range (192.0.2.0/24)
 )
 
 // attackScenarios lists every attack, in a fixed order.
 func attackScenarios() []string {
-	return []string{AttackSQLi, AttackPathTraversal, AttackXSS, AttackScanner, AttackOversized, AttackSmuggling, AttackBruteForce}
+	return []string{AttackSQLi, AttackPathTraversal, AttackXSS, AttackScanner, AttackOversized, AttackSmuggling, AttackBruteForce,
+		AttackMassAssignment, AttackWrongType, AttackUndocumented, AttackBot, AttackSSRF, AttackDeniedIP}
 }
+
+// AttackScenarios lists every attack scenario name, in a fixed order.
+func AttackScenarios() []string { return attackScenarios() }
 
 // Options configure Run.
 type Options struct {
@@ -88,8 +102,8 @@ type Options struct {
 	// Products is the catalog shoppers choose from. Default shop.Catalog().
 	Products []shop.Product
 	// IsBlocked tells whether a response to an attack means it was
-	// stopped. Default: status 403, 406 or 429 (and 400 for the smuggling
-	// attempt).
+	// stopped; it may read the body (the first 256 KB). Default:
+	// DefaultIsBlocked.
 	IsBlocked func(scenario string, resp *http.Response) bool
 	// ClientAddresses makes each shopper, and the attacker, send its own
 	// documentation-range address in X-Forwarded-For (shoppers
@@ -218,15 +232,30 @@ func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastRe
 
 // DefaultIsBlocked judges an attack stopped when the answer is 403, 406 or
 // 429, or 400 to the smuggling attempt (a server that refuses a request
-// carrying both Content-Length and Transfer-Encoding).
+// carrying both Content-Length and Transfer-Encoding), or when it is a
+// Vigil refusal whatever its status: an error whose body names the
+// transaction of its Vigil-Txn header (the shop's own errors never do).
 func DefaultIsBlocked(scenario string, resp *http.Response) bool {
 	switch resp.StatusCode {
 	case http.StatusForbidden, http.StatusNotAcceptable, http.StatusTooManyRequests:
 		return true
 	case http.StatusBadRequest:
-		return scenario == AttackSmuggling
+		if scenario == AttackSmuggling {
+			return true
+		}
 	}
-	return false
+	return resp.StatusCode >= 400 && isVigilRefusal(resp)
+}
+
+// isVigilRefusal reports whether resp's body carries the txn_id of its
+// Vigil-Txn header, as every error Vigil writes does.
+func isVigilRefusal(resp *http.Response) bool {
+	txn := resp.Header.Get("Vigil-Txn")
+	if txn == "" || resp.Body == nil {
+		return false
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return bytes.Contains(b, []byte(`"txn_id":"`+txn+`"`))
 }
 
 // request is one request to send.
@@ -284,6 +313,9 @@ func (g *generator) send(ctx context.Context, rq request) (response, error) {
 	start := time.Now()
 	resp, err := g.client.Do(req)
 	rec := Record{Scenario: rq.scenario, Attack: rq.attack, Method: rq.method, Target: rq.target, Endpoint: rq.endpoint}
+	if resp != nil {
+		rec.TxnID = resp.Header.Get("Vigil-Txn")
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return response{}, ctx.Err()
@@ -296,6 +328,7 @@ func (g *generator) send(ctx context.Context, rq request) (response, error) {
 	io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBytes))
 	resp.Body.Close()
 	rec.Status, rec.Latency = resp.StatusCode, time.Since(start)
+	resp.Body = io.NopCloser(bytes.NewReader(data)) // IsBlocked may read it
 	rec.Blocked = rq.attack && g.opts.IsBlocked(rq.scenario, resp)
 	g.record(rec, rq.scenario == ScenarioCheckout && resp.StatusCode == http.StatusCreated)
 	return response{status: resp.StatusCode, body: data}, nil

@@ -179,7 +179,8 @@ func TestRunAgainstShop(t *testing.T) {
 		t.Error("the path traversal did not reach the server raw")
 	}
 	if !slices.ContainsFunc(reqs, func(r seen) bool {
-		return strings.Contains(r.requestURI, "OR+1%3D1") || strings.Contains(r.requestURI, "UNION") || strings.Contains(r.requestURI, "DROP")
+		return r.scenario == AttackSQLi && (strings.Contains(r.requestURI, "OR+1%3D1") || strings.Contains(r.requestURI, "UNION") ||
+			strings.Contains(r.requestURI, "DROP") || r.method == http.MethodPost && r.path == "/login")
 	}) {
 		t.Error("no SQL injection reached the server")
 	}

@@ -1,0 +1,246 @@
+package demo
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vigil-sec/vigil/internal/demo/traffic"
+	"github.com/vigil-sec/vigil/internal/event"
+)
+
+// AttackReport is what the gateway did with one kind of attack, as its
+// events tell.
+type AttackReport struct {
+	Scenario string
+	// Sent counts the attack's requests that got an answer; Blocked those
+	// whose event's decision is not allow.
+	Sent, Blocked int
+	// By counts the blocked requests by the layer and rule that stopped
+	// them: "waf 942100", "openapi mass_assignment", "ratelimit login".
+	By map[string]int
+}
+
+// Layers is the set of layers that stopped this attack.
+func (r AttackReport) Layers() []string {
+	var out []string
+	for k := range r.By {
+		l, _, _ := strings.Cut(k, " ")
+		if !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// verdict is what one transaction's event says stopped it.
+type verdict struct {
+	decision string
+	by       string
+}
+
+// pendingAttack is an attack request whose event has not arrived yet.
+type pendingAttack struct {
+	scenario, txn string
+	at            time.Time
+}
+
+// maxVerdicts bounds the events kept while waiting for their attack to be
+// matched (shoppers' events that were blocked or noticed are kept too, and
+// evicted oldest first).
+const maxVerdicts = 20000
+
+// attackLog joins the attacks the traffic generator sent with the events
+// the gateway wrote for them. It is an event.Sink (it sees every event the
+// gateway writes) and the traffic generator's OnRequest.
+type attackLog struct {
+	mu       sync.Mutex
+	verdicts map[string]verdict
+	order    []string // txn ids of verdicts, oldest first
+	pending  []pendingAttack
+	reports  map[string]*AttackReport
+	// noticed counts findings on requests that went through (monitor-mode
+	// layers, response checks), by "layer kind".
+	noticed map[string]int
+}
+
+func newAttackLog() *attackLog {
+	return &attackLog{verdicts: map[string]verdict{}, reports: map[string]*AttackReport{}, noticed: map[string]int{}}
+}
+
+// WriteEvents implements event.Sink.
+func (l *attackLog) WriteEvents(batch []*event.Event) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ev := range batch {
+		if ev.Type != "" || ev.TxnID == "" {
+			continue
+		}
+		if ev.Decision == event.DecisionAllow || ev.Decision == "" {
+			for _, f := range ev.Findings {
+				l.noticed[findingLabel(f, true)]++
+			}
+			continue
+		}
+		if _, dup := l.verdicts[ev.TxnID]; !dup {
+			l.order = append(l.order, ev.TxnID)
+		}
+		l.verdicts[ev.TxnID] = verdict{decision: ev.Decision, by: stoppedBy(ev)}
+		for len(l.order) > maxVerdicts {
+			delete(l.verdicts, l.order[0])
+			l.order = l.order[1:]
+		}
+	}
+	return nil
+}
+
+// record is the traffic generator's OnRequest.
+func (l *attackLog) record(rec traffic.Record) {
+	if !rec.Attack || rec.Err != nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pending = append(l.pending, pendingAttack{scenario: rec.Scenario, txn: rec.TxnID, at: time.Now()})
+}
+
+// resolve matches pending attacks with their events. An attack whose event
+// did not come within wait (or at all, once final) went through.
+func (l *attackLog) resolve(now time.Time, wait time.Duration, final bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	kept := l.pending[:0]
+	for _, p := range l.pending {
+		v, ok := l.verdicts[p.txn]
+		if !ok && !final && now.Sub(p.at) < wait {
+			kept = append(kept, p)
+			continue
+		}
+		r := l.reports[p.scenario]
+		if r == nil {
+			r = &AttackReport{Scenario: p.scenario, By: map[string]int{}}
+			l.reports[p.scenario] = r
+		}
+		r.Sent++
+		if ok {
+			delete(l.verdicts, p.txn)
+			r.Blocked++
+			r.By[v.by]++
+		}
+	}
+	l.pending = kept
+}
+
+// Reports returns a copy of the reports, in traffic.AttackScenarios order.
+func (l *attackLog) Reports() []AttackReport {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []AttackReport
+	for _, s := range traffic.AttackScenarios() {
+		if r, ok := l.reports[s]; ok {
+			c := *r
+			c.By = maps.Clone(r.By)
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// anomalyRules are the CRS rules that block on the anomaly score the
+// detection rules added up: the detection rule is the more telling one.
+func anomalyRule(id string) bool {
+	return strings.HasPrefix(id, "949") || strings.HasPrefix(id, "959") || strings.HasPrefix(id, "980")
+}
+
+// stoppedBy names the layer and rule that stopped a blocked transaction:
+// its blocking finding, with, for the WAF, the first detection rule behind
+// an anomaly-score block. A refusal without a finding (an oversized body)
+// is named by its status.
+func stoppedBy(ev *event.Event) string {
+	var stop *event.Finding
+	for i := range ev.Findings {
+		f := &ev.Findings[i]
+		if !f.WouldBlock && (f.Action == "block" || f.Action == "challenge") {
+			stop = f
+			break
+		}
+	}
+	if stop == nil {
+		for i := range ev.Findings {
+			if !ev.Findings[i].WouldBlock {
+				stop = &ev.Findings[i]
+				break
+			}
+		}
+	}
+	if stop == nil {
+		return fmt.Sprintf("gateway %d", ev.Response.Status)
+	}
+	if layerOf(*stop) == "waf" && anomalyRule(stop.RuleID) {
+		for _, f := range ev.Findings {
+			if layerOf(f) == "waf" && f.RuleID != "" && !anomalyRule(f.RuleID) {
+				return findingLabel(f, false)
+			}
+		}
+	}
+	return findingLabel(*stop, false)
+}
+
+func layerOf(f event.Finding) string {
+	if f.Layer != "" {
+		return f.Layer
+	}
+	return f.Stage
+}
+
+// findingLabel is "layer rule" (or "layer kind" when the rule id is empty
+// or kind is asked for).
+func findingLabel(f event.Finding, kind bool) string {
+	what := f.RuleID
+	if kind || what == "" {
+		what = f.Kind
+	}
+	return layerOf(f) + " " + what
+}
+
+// printAttacks writes the table of attacks and what stopped them, then the
+// findings on requests that went through.
+func printAttacks(w io.Writer, reports []AttackReport, noticed map[string]int) {
+	fmt.Fprintln(w, "\nAttacks, and what stopped them (from the gateway's events):")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  ATTACK\tSENT\tBLOCKED\tSTOPPED BY (LAYER RULE)")
+	for _, r := range reports {
+		by := "-"
+		if len(r.By) > 0 {
+			keys := slices.Collect(maps.Keys(r.By))
+			slices.SortFunc(keys, func(a, b string) int {
+				if r.By[a] != r.By[b] {
+					return r.By[b] - r.By[a]
+				}
+				return strings.Compare(a, b)
+			})
+			parts := make([]string, len(keys))
+			for i, k := range keys {
+				parts[i] = fmt.Sprintf("%s ×%d", k, r.By[k])
+			}
+			by = strings.Join(parts, ", ")
+		}
+		fmt.Fprintf(tw, "  %s\t%d\t%d\t%s\n", r.Scenario, r.Sent, r.Blocked, by)
+	}
+	tw.Flush()
+	if len(noticed) == 0 {
+		return
+	}
+	keys := slices.Sorted(maps.Keys(noticed))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s ×%d", k, noticed[k])
+	}
+	fmt.Fprintf(w, "Noticed on requests that went through: %s\n", strings.Join(parts, ", "))
+}
