@@ -11,12 +11,20 @@ import (
 // pipeline's verdicts and the proxy's failures alike: a JSON body
 // {"error":{"code","message","txn_id"}} with the given status.
 func WriteError(w http.ResponseWriter, tx *pipeline.Txn, status int, code, msg string) {
+	writeError(w, tx, status, code, msg, nil)
+}
+
+// writeError is WriteError with extra headers (a verdict's RateLimit-*).
+func writeError(w http.ResponseWriter, tx *pipeline.Txn, status int, code, msg string, extra http.Header) {
 	h := w.Header()
 	for k := range h {
 		// Drop anything an upstream may have set before failing.
 		if k != "Vigil-Txn" && k != "Connection" && k != "Retry-After" && k != "Www-Authenticate" {
 			delete(h, k)
 		}
+	}
+	for k, vs := range extra {
+		h[k] = vs
 	}
 	h["Content-Type"] = []string{"application/json"}
 	h["Cache-Control"] = []string{"no-store"}

@@ -174,10 +174,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else if status == http.StatusTooManyRequests {
 			rw.Header()["Retry-After"] = []string{"1"}
 		}
-		for k, vs := range v.Header {
-			rw.Header()[k] = vs
-		}
 		if len(v.Body) > 0 {
+			for k, vs := range v.Header {
+				rw.Header()[k] = vs
+			}
 			ct := v.ContentType
 			if ct == "" {
 				ct = "text/plain; charset=utf-8"
@@ -192,7 +192,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if msg == "" {
 			msg = "request blocked by policy"
 		}
-		WriteError(rw, tx, status, decisionCode(v), msg)
+		writeError(rw, tx, status, decisionCode(v), msg, v.Header)
 		return
 	}
 	chain.PrepareResponse(tx, int(rt.limits.ResponseInspectBytes))
@@ -228,7 +228,7 @@ func decisionCode(v pipeline.Verdict) string {
 	if v.HTTPStatus() == http.StatusTooManyRequests {
 		return "rate_limited"
 	}
-	if v.Kind == "stage_failure" {
+	if v.Kind == "stage_failure" || v.HTTPStatus() == http.StatusServiceUnavailable {
 		return "unavailable"
 	}
 	return "blocked"

@@ -7,7 +7,6 @@ package ratelimit
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -417,26 +416,7 @@ func (l *limit) limited(tx *pipeline.Txn, res ratelimit.Result) pipeline.Verdict
 		Header: http.Header{
 			"Ratelimit-Policy": l.policy,
 			"Ratelimit":        {l.policyName + ";r=0;t=" + strconv.FormatInt(secs, 10)},
-		},
-		Body: errorBody("rate_limited", msg, tx.ID), ContentType: "application/json"}
-}
-
-// errorBody is the gateway's JSON error document. The stage writes it
-// itself because the proxy's JSON error path drops a verdict's headers
-// (the RateLimit fields); a verdict with a Body keeps them.
-func errorBody(code, msg, txnID string) []byte {
-	var doc struct {
-		Error errorFields `json:"error"`
-	}
-	doc.Error = errorFields{code, msg, txnID}
-	b, _ := json.Marshal(doc)
-	return append(b, '\n')
-}
-
-type errorFields struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	TxnID   string `json:"txn_id"`
+		}}
 }
 
 // storeFailed records that the shared store could not decide and applies
@@ -446,8 +426,7 @@ func (l *limit) storeFailed(tx *pipeline.Txn, err error) (pipeline.Verdict, bool
 		" (" + l.storeMsg[l.onError] + ")"
 	if l.onError == failClosed {
 		return pipeline.Verdict{Action: pipeline.Block, Status: http.StatusServiceUnavailable, Kind: "store_unavailable",
-			RuleID: l.name, Severity: "high", Message: msg, RetryAfter: time.Second,
-			Body: errorBody("unavailable", "rate limit store unavailable", tx.ID), ContentType: "application/json"}, true
+			RuleID: l.name, Severity: "high", Message: msg, RetryAfter: time.Second}, true
 	}
 	tx.AddFinding(event.Finding{Stage: "rate_limit", Layer: "ratelimit", RuleID: l.name, Kind: "store_unavailable",
 		Severity: "medium", Action: "log", Message: msg})
