@@ -193,6 +193,7 @@ type Protect struct {
 	// Stages overrides failure policy per stage name.
 	Stages     map[string]StagePolicy `yaml:"stages"`
 	IPRules    *IPRules               `yaml:"ip_rules"`
+	GeoIP      *GeoIP                 `yaml:"geoip"` // country database for ip_rules (protect_ip.go)
 	RateLimits []RateLimit            `yaml:"rate_limits"`
 	WAF        *WAF                   `yaml:"waf"`
 	OpenAPI    *OpenAPIEnforce        `yaml:"openapi"`
