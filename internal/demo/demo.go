@@ -189,7 +189,8 @@ func gatewayConfig(o Options, dir, spec string, routes []shop.Route) string {
 protect:
   rate_limits:
     - {name: login, match: {endpoint: "POST /login"}, key: ip, rate: 5/m, burst: 5}
-  ip_rules: {deny: [192.0.2.0/24]}      # a known-bad range
+  ip_rules:
+    - {name: known-bad-range, action: deny, cidrs: [192.0.2.0/24]}
   waf: {enabled: true}
   openapi: {specs: [%[1]q]}
   bots: {enabled: true}

@@ -157,7 +157,7 @@ func TestRun(t *testing.T) {
 			t.Errorf("%s: %d of %d blocked, by %v; want some by %q", w.scenario, r.Blocked, r.Sent, r.By, w.by)
 		}
 	}
-	if r := reports[traffic.AttackDeniedIP]; r.Blocked != r.Sent || r.Sent == 0 {
+	if r := reports[traffic.AttackDeniedIP]; r.Blocked != r.Sent || r.Sent == 0 || r.By["ip known-bad-range"] != r.Sent {
 		t.Errorf("denied_ip: %d of %d blocked (%v), want all", r.Blocked, r.Sent, r.By)
 	}
 	for _, w := range []string{"Attacks, and what stopped them", "ratelimit login ×", "proxy request_smuggling ×"} {

@@ -339,6 +339,34 @@ func TestOWASPAPI6UnrestrictedAccessToSensitiveBusinessFlows(t *testing.T) {
 			t.Errorf("browsing after the checkout limit: %d", r.status)
 		}
 	})
+	// OWASP's prevention advice: block Tor exit nodes and well-known
+	// proxies on the flow. A reputation list file, behind a load balancer
+	// (the client address comes from X-Forwarded-For of a trusted proxy).
+	t.Run("tor_exit_list", func(t *testing.T) {
+		dir := t.TempDir()
+		list := filepath.Join(dir, "tor-exits.txt")
+		if err := os.WriteFile(list, []byte("# Tor exit addresses\n185.220.101.0/24\n192.42.116.16\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		h := startGateway(t, withListen(baseConfig(up.URL, fmt.Sprintf(`protect:
+  ip_rules:
+    - {name: tor-exits, action: deny, files: [%q]}
+`, list)), "trusted_proxies: [127.0.0.1]"), server.Options{})
+		before := up.count("/order/add/17")
+		r := h.send(h.URL, owaspReq{method: "POST", target: "/order/add/17", body: `{"items":[]}`,
+			header: map[string]string{"X-Forwarded-For": "185.220.101.33"}})
+		f := wantBlocked(t, r, http.StatusForbidden, "ip", "tor-exits")
+		if f.Kind != "ip_reputation" {
+			t.Errorf("kind %q, want ip_reputation", f.Kind)
+		}
+		if up.count("/order/add/17") != before {
+			t.Error("the order from a Tor exit reached the upstream")
+		}
+		if r := h.send(h.URL, owaspReq{method: "POST", target: "/order/add/17", body: `{"items":[]}`,
+			header: map[string]string{"X-Forwarded-For": "198.51.100.7"}}); r.status != 200 {
+			t.Errorf("an order from a customer's address: %d", r.status)
+		}
+	})
 }
 
 // TestOWASPAPI8SecurityMisconfiguration: API8:2023. What a misconfigured
