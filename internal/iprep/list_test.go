@@ -2,6 +2,7 @@ package iprep
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -246,5 +247,49 @@ func TestCountrySet(t *testing.T) {
 		if _, err := ParseCountry(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// TestListConcurrentReload: lookups run while the list is swapped.
+func TestListConcurrentReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "l.txt")
+	writeFile(t, path, "10.0.0.0/8\n")
+	l, err := LoadList(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan bool)
+	for range 4 {
+		go func() {
+			ok := true
+			for {
+				select {
+				case <-stop:
+					done <- ok
+					return
+				default:
+				}
+				// 10.0.0.0/8 is in every version.
+				if _, in := l.Lookup(netip.MustParseAddr("10.1.2.3")); !in {
+					ok = false
+				}
+			}
+		}()
+	}
+	for i := range 50 {
+		writeFile(t, path, fmt.Sprintf("10.0.0.0/8\n192.0.2.%d\n", i))
+		if err := l.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	for range 4 {
+		if !<-done {
+			t.Error("a lookup missed an entry present in every version")
+		}
+	}
+	if _, ok := l.Lookup(netip.MustParseAddr("192.0.2.49")); !ok {
+		t.Error("last version not served")
 	}
 }
