@@ -119,6 +119,12 @@ func TestIPRules(t *testing.T) {
 			if ev.Source.IP != tc.sourceIP {
 				t.Errorf("source.ip %q, want %q", ev.Source.IP, tc.sourceIP)
 			}
+			// The country of the client goes on every event once a GeoIP
+			// database is configured, not only when a country rule fires.
+			wantCC := map[string]string{"175.45.177.3": "KP", "81.2.69.1": "GB"}[tc.sourceIP]
+			if ev.Source.Country != wantCC {
+				t.Errorf("source.country %q, want %q", ev.Source.Country, wantCC)
+			}
 			if tc.status == 200 {
 				if ev.Decision != "allow" || len(ev.Findings) != 0 {
 					t.Errorf("decision %q findings %+v", ev.Decision, ev.Findings)

@@ -62,6 +62,7 @@ func (ev *Event) AppendJSON(b []byte) []byte {
 		b = appendKey(b, "workload", true)
 		b = appendString(b, ev.Source.Workload)
 	}
+	b = appendOpt(b, "country", ev.Source.Country)
 	b = append(b, '}')
 	b = appendKey(b, "destination", true)
 	b = append(b, `{"host":`...)

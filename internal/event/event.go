@@ -48,6 +48,9 @@ type Alert struct {
 type Source struct {
 	IP       string `json:"ip"`
 	Workload string `json:"workload,omitempty"`
+	// Country is the ISO 3166 code of the client address, when a GeoIP
+	// database is configured (protect.geoip).
+	Country string `json:"country,omitempty"`
 }
 
 // Destination is the called side.

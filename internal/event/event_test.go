@@ -15,7 +15,7 @@ func sample() *Event {
 	return &Event{
 		TxnID: "01a2079162e7ff848d5d0c57f4ce6436", ParentTxnID: "p", TraceID: "0af7651916cd43dd8448eb211c80319c",
 		Time: time.Date(2026, 1, 17, 12, 51, 3, 123456000, time.UTC), Placement: "gateway", Mode: "enforce", Route: "shop",
-		Source:      Source{IP: "10.0.0.7", Workload: "spiffe://demo.local/ns/shop/sa/cart"},
+		Source:      Source{IP: "10.0.0.7", Country: "DE", Workload: "spiffe://demo.local/ns/shop/sa/cart"},
 		Destination: Destination{Host: "catalog:8082", Upstream: "http://127.0.0.1:9002"},
 		TLS:         &TLS{Version: "1.3", Cipher: "TLS_AES_128_GCM_SHA256", Group: "X25519MLKEM768", MTLS: true},
 		Request:     Request{Method: "GET", Path: "/products/42", RawPath: "/x/..//products/%34%32", Endpoint: "/products/{parameter}", Query: "a=1&b=\"2\"", Bytes: 3, UserAgent: "ua\u2028x", Auth: "bearer_jwt"},

@@ -20,6 +20,7 @@ func (tx *Txn) FillEvent(ev *event.Event, end time.Time) {
 	ev.Mode = tx.Mode
 	ev.Route = tx.Route
 	ev.Source.IP = tx.ClientIPText
+	ev.Source.Country = tx.Country
 	ev.Destination.Host = r.Host
 	ev.Destination.Upstream = tx.Upstream
 	ev.Request.Method = r.Method

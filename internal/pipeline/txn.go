@@ -31,6 +31,9 @@ type Txn struct {
 	Placement    string
 	ClientIP     netip.Addr
 	ClientIPText string
+	// Country is the client address's ISO country code, when the ip
+	// layer looked it up (protect.geoip).
+	Country string
 	// Endpoint is the endpoint template, when discovery knows it.
 	Endpoint string
 	// Auth is the kind of credential the request carried.

@@ -165,6 +165,12 @@ func (s *Stage) Close() error {
 func (s *Stage) Request(_ context.Context, tx *pipeline.Txn) (pipeline.Verdict, error) {
 	ip := tx.ClientIP.Unmap()
 	country, looked := "", false
+	if s.geo != nil {
+		// The country goes on the event (source.country) and is there for
+		// later layers, whether or not a rule asks for it.
+		country, looked = s.geo.Country(ip), true
+		tx.Country = country
+	}
 	for i := range s.rules {
 		r := &s.rules[i]
 		var (
