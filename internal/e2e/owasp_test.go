@@ -255,7 +255,7 @@ func TestOWASPAPI4UnrestrictedResourceConsumption(t *testing.T) {
 			last = h.send(h.URL, owaspReq{method: "GET", target: "/search?q=socks"})
 		}
 		wantBlocked(t, last, http.StatusTooManyRequests, "ratelimit", "search")
-		if !strings.HasPrefix(last.header.Get("RateLimit"), "search;r=0") || last.header.Get("RateLimit-Policy") == "" {
+		if !strings.HasPrefix(last.header.Get("RateLimit"), `"search";r=0`) || last.header.Get("RateLimit-Policy") == "" {
 			t.Errorf("429 without the RateLimit and RateLimit-Policy fields: %v", last.header)
 		}
 	})
