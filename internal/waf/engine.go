@@ -75,6 +75,9 @@ const (
 	idExclusionMin = 9_991_000
 )
 
+// The CRS allows GET, HEAD, POST and OPTIONS (rule 911100); an API
+// gateway allows PUT, PATCH and DELETE too.
+//
 // allowedContentTypes are the CRS defaults (rule 920420) plus the JSON
 // family APIs use.
 const allowedContentTypes = "|application/x-www-form-urlencoded| |multipart/form-data| |text/xml| |application/xml| |application/soap+xml| |application/json|" +
@@ -170,7 +173,7 @@ func (e *Engine) sections(cfg *config.WAF, lim Limits) ([]section, error) {
 	secs := []section{{path: "protect.waf", text: fmt.Sprintf(base, onOff(e.requestBody), lim.RequestBody, lim.RequestBody,
 		onOff(e.responseBody), lim.ResponseBody)}}
 	secs = append(secs, section{path: "protect.waf", text: fmt.Sprintf(
-		`SecAction "id:%d,phase:1,pass,t:none,nolog,setvar:tx.blocking_paranoia_level=%d,setvar:tx.inbound_anomaly_score_threshold=%d,setvar:tx.outbound_anomaly_score_threshold=%d,setvar:'tx.allowed_request_content_type=%s'"`,
+		`SecAction "id:%d,phase:1,pass,t:none,nolog,setvar:tx.blocking_paranoia_level=%d,setvar:tx.inbound_anomaly_score_threshold=%d,setvar:tx.outbound_anomaly_score_threshold=%d,setvar:'tx.allowed_methods=GET HEAD POST OPTIONS PUT PATCH DELETE',setvar:'tx.allowed_request_content_type=%s'"`,
 		idSettings, cfg.ParanoiaLevel, cfg.InboundAnomalyThreshold, cfg.OutboundAnomalyThreshold, allowedContentTypes)})
 	if strings.TrimSpace(cfg.Setup) != "" {
 		secs = append(secs, section{path: "protect.waf.setup", text: cfg.Setup})

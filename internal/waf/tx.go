@@ -267,11 +267,10 @@ func rankOf(k string) int {
 
 type logger interface{ Log() bool }
 
-// reportable: a rule worth a finding.
+// reportable: a rule worth a finding. CRS rules by severity (their log
+// flag depends on SecDefaultAction, which the CRS sets for phases 1 and 2
+// only); other rules when they log a message.
 func reportable(mr types.MatchedRule, rule types.RuleMetadata) bool {
-	if l, ok := mr.(logger); ok && !l.Log() {
-		return false
-	}
 	id := rule.ID()
 	if id >= 900000 && id <= 999999 {
 		switch id / 1000 {
@@ -280,6 +279,9 @@ func reportable(mr types.MatchedRule, rule types.RuleMetadata) bool {
 		}
 		sev := rule.Severity()
 		return sev >= 0 && sev <= types.RuleSeverityNotice
+	}
+	if l, ok := mr.(logger); ok && !l.Log() {
+		return false
 	}
 	return id < idSettings && mr.Message() != ""
 }
