@@ -106,11 +106,11 @@ func TestRequest(t *testing.T) {
 }
 
 func TestInvalidAndMonitor(t *testing.T) {
-	v, tx := run(t, newStage(t, "{invalid: block}"), post("application/json", jsonQuery(`{ me { id `)), false)
+	v, _ := run(t, newStage(t, "{invalid: block}"), post("application/json", jsonQuery(`{ me { id `)), false)
 	if v.Kind != "graphql_invalid" || v.Status != 400 {
 		t.Fatalf("invalid: block: %+v", v)
 	}
-	v, tx = run(t, newStage(t, "{}"), post("application/json", `not json`), false)
+	v, tx := run(t, newStage(t, "{}"), post("application/json", `not json`), false)
 	if v.Action != pipeline.Allow || len(tx.Findings) != 1 || tx.Findings[0].Kind != "graphql_invalid" || tx.Findings[0].Action != "log" {
 		t.Fatalf("invalid, default: %+v %+v", v, tx.Findings)
 	}
