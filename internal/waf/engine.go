@@ -79,9 +79,10 @@ const (
 // gateway allows PUT, PATCH and DELETE too.
 //
 // allowedContentTypes are the CRS defaults (rule 920420) plus the JSON
-// family APIs use.
+// family APIs use, and gRPC.
 const allowedContentTypes = "|application/x-www-form-urlencoded| |multipart/form-data| |text/xml| |application/xml| |application/soap+xml| |application/json|" +
-	" |application/merge-patch+json| |application/json-patch+json| |application/vnd.api+json| |application/problem+json| |application/cloudevents+json| |application/x-ndjson| |application/graphql|"
+	" |application/merge-patch+json| |application/json-patch+json| |application/vnd.api+json| |application/problem+json| |application/cloudevents+json| |application/x-ndjson| |application/graphql|" +
+	" |application/grpc| |application/grpc+proto| |application/grpc+json| |application/grpc-web| |application/grpc-web+proto| |application/grpc-web-text|"
 
 // base replaces @coraza.conf-recommended: the same body processors and
 // checks, without the audit log, the data dir or the debug log; the body
