@@ -45,9 +45,11 @@ type verdict struct {
 	by       string
 }
 
-// pendingAttack is an attack request whose event has not arrived yet.
+// pendingAttack is an attack request (or a shopper's refused request)
+// whose event has not arrived yet.
 type pendingAttack struct {
 	scenario, txn string
+	shopper       bool
 	at            time.Time
 }
 
@@ -68,10 +70,16 @@ type attackLog struct {
 	// noticed counts findings on requests that went through (monitor-mode
 	// layers, response checks), by "layer kind".
 	noticed map[string]int
+	// shoppers counts the shoppers' requests that got an answer;
+	// shoppersBlocked those Vigil refused (false positives, or a shopper
+	// over a rate limit), by what refused them.
+	shoppers        int
+	shoppersBlocked map[string]int
 }
 
 func newAttackLog() *attackLog {
-	return &attackLog{verdicts: map[string]verdict{}, reports: map[string]*AttackReport{}, noticed: map[string]int{}}
+	return &attackLog{verdicts: map[string]verdict{}, reports: map[string]*AttackReport{}, noticed: map[string]int{},
+		shoppersBlocked: map[string]int{}}
 }
 
 // WriteEvents implements event.Sink.
@@ -100,14 +108,21 @@ func (l *attackLog) WriteEvents(batch []*event.Event) error {
 	return nil
 }
 
-// record is the traffic generator's OnRequest.
+// record is the traffic generator's OnRequest. Every attack is matched
+// with its event; a shopper's request only when its answer was an error.
 func (l *attackLog) record(rec traffic.Record) {
-	if !rec.Attack || rec.Err != nil {
+	if rec.Err != nil {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.pending = append(l.pending, pendingAttack{scenario: rec.Scenario, txn: rec.TxnID, at: time.Now()})
+	if !rec.Attack {
+		l.shoppers++
+		if rec.Status < 400 || rec.TxnID == "" {
+			return
+		}
+	}
+	l.pending = append(l.pending, pendingAttack{scenario: rec.Scenario, shopper: !rec.Attack, txn: rec.TxnID, at: time.Now()})
 }
 
 // resolve matches pending attacks with their events. An attack whose event
@@ -120,6 +135,13 @@ func (l *attackLog) resolve(now time.Time, wait time.Duration, final bool) {
 		v, ok := l.verdicts[p.txn]
 		if !ok && !final && now.Sub(p.at) < wait {
 			kept = append(kept, p)
+			continue
+		}
+		if p.shopper {
+			if ok {
+				delete(l.verdicts, p.txn)
+				l.shoppersBlocked[v.by]++
+			}
 			continue
 		}
 		r := l.reports[p.scenario]
@@ -183,10 +205,23 @@ func stoppedBy(ev *event.Event) string {
 		return fmt.Sprintf("gateway %d", ev.Response.Status)
 	}
 	if layerOf(*stop) == "waf" && anomalyRule(stop.RuleID) {
-		for _, f := range ev.Findings {
-			if layerOf(f) == "waf" && f.RuleID != "" && !anomalyRule(f.RuleID) {
-				return findingLabel(f, false)
+		// The detection rule that scored most: the most severe, an attack
+		// before a protocol oddity, the first of equals.
+		best, rank := -1, 0
+		for i, f := range ev.Findings {
+			if layerOf(f) != "waf" || f.RuleID == "" || anomalyRule(f.RuleID) {
+				continue
 			}
+			r := 2 * slices.Index([]string{"low", "medium", "high", "critical"}, f.Severity)
+			if f.Kind != "protocol" {
+				r++
+			}
+			if best < 0 || r > rank {
+				best, rank = i, r
+			}
+		}
+		if best >= 0 {
+			return findingLabel(ev.Findings[best], false)
 		}
 	}
 	return findingLabel(*stop, false)
@@ -209,38 +244,64 @@ func findingLabel(f event.Finding, kind bool) string {
 	return layerOf(f) + " " + what
 }
 
-// printAttacks writes the table of attacks and what stopped them, then the
-// findings on requests that went through.
-func printAttacks(w io.Writer, reports []AttackReport, noticed map[string]int) {
+// shopperRefusals is how many of the shoppers' requests got an answer, and
+// how many Vigil refused, by what.
+func (l *attackLog) shopperRefusals() (int, map[string]int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.shoppers, maps.Clone(l.shoppersBlocked)
+}
+
+// noticedFindings counts the findings on requests that went through.
+func (l *attackLog) noticedFindings() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.noticed)
+}
+
+// counts formats {"waf 942100": 2, ...} as "waf 942100 ×2, ...", most
+// frequent first.
+func counts(m map[string]int) string {
+	keys := slices.Collect(maps.Keys(m))
+	slices.SortFunc(keys, func(a, b string) int {
+		if m[a] != m[b] {
+			return m[b] - m[a]
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s ×%d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// printAttacks writes the table of attacks and what stopped them, the
+// shoppers' requests Vigil refused, and the findings on requests that went
+// through.
+func (l *attackLog) print(w io.Writer, reports []AttackReport) {
 	fmt.Fprintln(w, "\nAttacks, and what stopped them (from the gateway's events):")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  ATTACK\tSENT\tBLOCKED\tSTOPPED BY (LAYER RULE)")
 	for _, r := range reports {
 		by := "-"
 		if len(r.By) > 0 {
-			keys := slices.Collect(maps.Keys(r.By))
-			slices.SortFunc(keys, func(a, b string) int {
-				if r.By[a] != r.By[b] {
-					return r.By[b] - r.By[a]
-				}
-				return strings.Compare(a, b)
-			})
-			parts := make([]string, len(keys))
-			for i, k := range keys {
-				parts[i] = fmt.Sprintf("%s ×%d", k, r.By[k])
-			}
-			by = strings.Join(parts, ", ")
+			by = counts(r.By)
 		}
 		fmt.Fprintf(tw, "  %s\t%d\t%d\t%s\n", r.Scenario, r.Sent, r.Blocked, by)
 	}
 	tw.Flush()
-	if len(noticed) == 0 {
-		return
+	n, refused := l.shopperRefusals()
+	var blocked int
+	for _, c := range refused {
+		blocked += c
 	}
-	keys := slices.Sorted(maps.Keys(noticed))
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s ×%d", k, noticed[k])
+	fmt.Fprintf(w, "Shoppers' requests refused: %d of %d", blocked, n)
+	if blocked > 0 {
+		fmt.Fprintf(w, " (%s)", counts(refused))
 	}
-	fmt.Fprintf(w, "Noticed on requests that went through: %s\n", strings.Join(parts, ", "))
+	fmt.Fprintln(w)
+	if noticed := l.noticedFindings(); len(noticed) > 0 {
+		fmt.Fprintf(w, "Noticed on requests that went through: %s\n", counts(noticed))
+	}
 }

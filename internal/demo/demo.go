@@ -56,7 +56,11 @@ type Result struct {
 	// Attacks is, for each kind of attack sent, what the gateway's events
 	// say stopped it.
 	Attacks []AttackReport
-	Dir     string
+	// Shoppers counts the shoppers' requests that got an answer, and
+	// ShoppersRefused those Vigil refused, by "layer rule".
+	Shoppers        int
+	ShoppersRefused map[string]int
+	Dir             string
 }
 
 // Run runs the demo until ctx ends or Duration passes.
@@ -163,7 +167,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	attacks.resolve(time.Now(), 0, true)
 	res.Attacks = attacks.Reports()
 	fmt.Fprintf(o.Out, "\n%s", stats.TrafficSummary())
-	printAttacks(o.Out, res.Attacks, attacks.noticed)
+	res.Shoppers, res.ShoppersRefused = attacks.shopperRefusals()
+	attacks.print(o.Out, res.Attacks)
 	printInventory(o.Out, res.Endpoints)
 	return res, nil
 }
@@ -187,11 +192,21 @@ func gatewayConfig(o Options, dir, spec string, routes []shop.Route) string {
 	// denied address range, bot scoring and SSRF checks.
 	fmt.Fprintf(&b, `discovery: {sample_rate: 0.5}
 protect:
+  # The shop, the gateway and the traffic share one machine: give the WAF
+  # room before its stage fails open (the default stage_timeout is 50ms).
+  stages: {waf: {timeout: 1s}}
   rate_limits:
-    - {name: login, match: {endpoint: "POST /login"}, key: ip, rate: 5/m, burst: 5}
+    # Ten logins in a row per address, then one a second: shoppers who log
+    # in every few seconds pass, a brute force is cut after ten guesses.
+    - {name: login, match: {endpoint: "POST /login"}, key: ip, rate: 60/m, burst: 10}
   ip_rules:
     - {name: known-bad-range, action: deny, cidrs: [192.0.2.0/24]}
-  waf: {enabled: true}
+  waf:
+    enabled: true
+    paranoia_level: 1
+    inbound_anomaly_threshold: 5
+    directives: |          # the demo's clients call the gateway by its loopback IP address
+      SecRuleRemoveById 920350
   openapi: {specs: [%[1]q]}
   bots: {enabled: true}
   ssrf: {enabled: true}

@@ -17,7 +17,7 @@ import (
 
 // Attack tuning.
 const (
-	bruteForceBurst = 15
+	bruteForceBurst = 25
 	oversizedBytes  = 2 << 20
 	rawTimeout      = 5 * time.Second
 )
@@ -139,7 +139,8 @@ func (g *generator) attack(ctx context.Context, rng *rand.Rand, kind string) {
 	case AttackSmuggling:
 		g.smuggle(ctx, uid)
 	case AttackBruteForce:
-		words := []string{"123456", "password", "qwerty", "letmein", "admin", "welcome", "iloveyou", "monkey", "dragon", "111111", "abc123", "football", "shadow", "master", "sunshine"}
+		words := []string{"123456", "password", "qwerty", "letmein", "admin", "welcome", "iloveyou", "monkey", "dragon", "111111", "abc123", "football", "shadow", "master", "sunshine",
+			"princess", "baseball", "trustno1", "superman", "hello123", "freedom", "whatever", "qazwsx", "michael", "654321"}
 		for i := range bruteForceBurst {
 			body := fmt.Appendf(nil, `{"username":%q,"password":%q}`, victim.Username, words[i%len(words)])
 			if post("/login", "python-requests/2.32.3", body) != nil && ctx.Err() != nil {
