@@ -23,7 +23,8 @@ func TestGuardsSSRF(t *testing.T) {
 		before := up.count("/fetch")
 		r := enforce.send(enforce.URL, owaspReq{method: "GET", target: meta})
 		f := wantBlocked(t, r, http.StatusForbidden, "ssrf", "ssrf:metadata")
-		if f.Kind != "ssrf" || f.Stage != "ssrf" || !strings.Contains(f.Message, "callback") || !strings.Contains(f.Message, "169.254.169.254") {
+		if f.Kind != "ssrf" || f.Stage != "ssrf" || !strings.Contains(f.Message, "callback") || !strings.Contains(f.Message, "169.254.169.254") ||
+			!strings.HasSuffix(f.Variable, "callback") || f.Data != "169.254.169.254" {
 			t.Errorf("finding %+v", f)
 		}
 		if up.count("/fetch") != before {

@@ -237,7 +237,8 @@ func (c *Chain) step(ctx context.Context, i int, l *Link, tx *Txn, phase func(co
 		return Continue, false
 	}
 	tx.AddFinding(event.Finding{Stage: l.Stage.Name(), Layer: l.layer, RuleID: v.RuleID, Kind: v.Kind,
-		Severity: v.Severity, Action: v.Action.String(), Message: v.Message, WouldBlock: monitor})
+		Severity: v.Severity, Action: v.Action.String(), Message: v.Message, Variable: v.Variable, Data: v.Data,
+		Tags: v.Tags, WouldBlock: monitor})
 	if monitor {
 		return Continue, false
 	}

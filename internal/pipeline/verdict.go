@@ -44,6 +44,11 @@ type Verdict struct {
 	Kind     string
 	Severity string
 	Message  string
+	// Variable and Data say what matched (ARGS:callback, the host): they go
+	// on the finding. Data must already be masked when it is a secret.
+	Variable string
+	Data     string
+	Tags     []string
 	// RetryAfter, when set, is sent as Retry-After (rate limits).
 	RetryAfter time.Duration
 	// Header holds extra response headers sent when the verdict stops the

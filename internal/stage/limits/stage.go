@@ -173,7 +173,7 @@ func (s *Stage) Request(_ context.Context, tx *pipeline.Txn) (pipeline.Verdict, 
 		return pipeline.Continue, nil
 	}
 	return pipeline.Verdict{Action: pipeline.Block, Status: http.StatusBadRequest, Kind: "page_size", RuleID: "page_size:" + name,
-		Severity: "medium", Message: msg}, nil
+		Severity: "medium", Message: msg, Variable: "query:" + name, Data: value}, nil
 }
 
 // clampQuery rewrites every page-size parameter above the maximum (every

@@ -281,7 +281,8 @@ func (s *Stage) verdict(tx *pipeline.Txn, sc *scan) pipeline.Verdict {
 		msg += " (and more)"
 	}
 	return pipeline.Verdict{Action: pipeline.Block, Status: http.StatusForbidden, Kind: "ssrf",
-		RuleID: "ssrf:" + h.h.Class.String(), Severity: severity(h.h.Class), Message: msg}
+		RuleID: "ssrf:" + h.h.Class.String(), Severity: severity(h.h.Class), Message: msg,
+		Variable: h.where + ":" + h.name, Data: h.h.Host}
 }
 
 func severity(c guard.Class) string {
