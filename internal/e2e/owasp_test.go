@@ -286,6 +286,42 @@ func TestOWASPAPI4UnrestrictedResourceConsumption(t *testing.T) {
 			t.Errorf("429 without the RateLimit and RateLimit-Policy fields: %v", last.header)
 		}
 	})
+	t.Run("page_size", func(t *testing.T) {
+		h := startGateway(t, baseConfig(up.URL, `protect:
+  limits: {page_size: {max: 100}}
+`), server.Options{})
+		before := up.count("/products")
+		r := h.send(h.URL, owaspReq{method: "GET", target: "/products?limit=100000"})
+		f := wantBlocked(t, r, http.StatusBadRequest, "limits", "page_size:limit")
+		if f.Kind != "page_size" {
+			t.Errorf("kind %q, want page_size", f.Kind)
+		}
+		if up.count("/products") != before {
+			t.Error("the oversized page reached the upstream")
+		}
+		if r := h.send(h.URL, owaspReq{method: "GET", target: "/products?limit=50"}); r.status != 200 {
+			t.Errorf("limit=50: %d", r.status)
+		}
+	})
+	t.Run("graphql", func(t *testing.T) {
+		h := startGateway(t, baseConfig(up.URL, `protect:
+  graphql: {max_depth: 5, max_cost: 1000}
+`), server.Options{})
+		for _, tc := range []struct{ name, query, rule string }{
+			{"cost", `{ products(first: 100000) { id reviews(first: 1000) { author { id } } } }`, "graphql_cost"},
+			{"depth", `{ a { b { c { d { e { f { g { id } } } } } } } }`, "graphql_depth"},
+		} {
+			before := up.count("/graphql")
+			r := h.send(h.URL, owaspReq{method: "POST", target: "/graphql", body: fmt.Sprintf(`{"query":%q}`, tc.query)})
+			wantBlocked(t, r, http.StatusBadRequest, "graphql", tc.rule)
+			if up.count("/graphql") != before {
+				t.Errorf("%s: the query reached the upstream", tc.name)
+			}
+		}
+		if r := h.send(h.URL, owaspReq{method: "POST", target: "/graphql", body: `{"query":"{ products(first: 20) { id name } }"}`}); r.status != 200 {
+			t.Errorf("a modest query: %d %+v", r.status, r.ev.Findings)
+		}
+	})
 	t.Run("body_too_large", func(t *testing.T) {
 		h := startGateway(t, withListen(baseConfig(up.URL, ""), "limits: {max_body_bytes: 64KB, max_inspect_bytes: 16KB}"), server.Options{})
 		before := up.count("/cart/item/add/17")
@@ -364,6 +400,29 @@ func TestOWASPAPI6UnrestrictedAccessToSensitiveBusinessFlows(t *testing.T) {
 		// Browsing is not part of the flow.
 		if r := h.send(h.URL, owaspReq{method: "GET", target: "/products/1"}); r.status != 200 {
 			t.Errorf("browsing after the checkout limit: %d", r.status)
+		}
+	})
+	// A headless browser driving the checkout gets the proof-of-work
+	// challenge instead of the order; a person's browser goes through.
+	t.Run("headless_browser", func(t *testing.T) {
+		h := startGateway(t, baseConfig(up.URL, `protect:
+  bots: {enabled: true, challenge: {paths: ["POST /order/add/{user}"]}}
+`), server.Options{})
+		before := up.count("/order/add/17")
+		r := h.send(h.URL, owaspReq{method: "POST", target: "/order/add/17", body: `{"items":[]}`, header: map[string]string{
+			"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36"}})
+		if r.status != http.StatusForbidden || r.ev.Decision != event.DecisionChallenge {
+			t.Fatalf("status %d decision %q, want 403 challenge", r.status, r.ev.Decision)
+		}
+		f, ok := findingOf(r.ev, "bot", "")
+		if !ok || f.RuleID != "bot:challenge" || f.Action != "challenge" || !strings.Contains(f.Message, "headless") {
+			t.Fatalf("findings %+v, want bot bot:challenge naming the headless browser", r.ev.Findings)
+		}
+		if up.count("/order/add/17") != before {
+			t.Error("the headless checkout reached the upstream")
+		}
+		if r := h.send(h.URL, owaspReq{method: "POST", target: "/order/add/17", body: `{"items":[]}`}); r.status != 200 {
+			t.Errorf("a browser's checkout: %d %+v", r.status, r.ev.Findings)
 		}
 	})
 	// OWASP's prevention advice: block Tor exit nodes and well-known
@@ -515,6 +574,41 @@ func TestOWASPAPI8SecurityMisconfiguration(t *testing.T) {
 			t.Error("the smuggling attempt reached the upstream")
 		}
 	})
+}
+
+// TestOWASPAPI7ServerSideRequestForgery: API7:2023. The API fetches a URL
+// the client supplies (a webhook, an image to import); the attacker points
+// it at the cloud metadata service or at the loopback.
+func TestOWASPAPI7ServerSideRequestForgery(t *testing.T) {
+	up := newOWASPUpstream(t, nil)
+	h := startGateway(t, baseConfig(up.URL, `protect:
+  ssrf: {enabled: true}
+`), server.Options{})
+	for _, tc := range []struct {
+		name string
+		rq   owaspReq
+		rule string
+	}{
+		{"metadata_in_json", owaspReq{method: "POST", target: "/webhooks", body: `{"event":"order.paid","callback_url":"http://169.254.169.254/latest/meta-data/iam/security-credentials/"}`}, "ssrf:metadata"},
+		{"metadata_in_query", owaspReq{method: "GET", target: "/import?image=" + "http%3A%2F%2Fmetadata.google.internal%2FcomputeMetadata%2Fv1%2F"}, "ssrf:metadata"},
+		{"loopback_mapped_ipv6", owaspReq{method: "POST", target: "/webhooks", body: `{"callback_url":"http://[::ffff:127.0.0.1]:2375/containers/json"}`}, "ssrf:loopback"},
+		{"private_decimal_ip", owaspReq{method: "POST", target: "/import", body: `{"source":{"url":"http://2130706433/admin"}}`}, "ssrf:loopback"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := up.total()
+			r := h.send(h.URL, tc.rq)
+			f := wantBlocked(t, r, http.StatusForbidden, "ssrf", tc.rule)
+			if f.Kind != "ssrf" {
+				t.Errorf("kind %q, want ssrf", f.Kind)
+			}
+			if up.total() != before {
+				t.Error("the request reached the upstream")
+			}
+		})
+	}
+	if r := h.send(h.URL, owaspReq{method: "POST", target: "/webhooks", body: `{"callback_url":"https://hooks.partner.example/vigil"}`}); r.status != 200 {
+		t.Errorf("a public webhook: %d %+v", r.status, r.ev.Findings)
+	}
 }
 
 // owaspSpec is a small spec of the demo shop's API, for the rows that
