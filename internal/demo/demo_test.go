@@ -152,6 +152,9 @@ func TestRun(t *testing.T) {
 		{traffic.AttackBruteForce, "ratelimit", "ratelimit login"},
 		{traffic.AttackSmuggling, "proxy", "proxy request_smuggling"},
 		{traffic.AttackOversized, "gateway", "gateway 413"},
+		{traffic.AttackBot, "bot", "bot bot:ua-sqlmap"},
+		{traffic.AttackScanner, "bot", "bot bot:ua-nikto"},
+		{traffic.AttackDeniedIP, "ip", "ip known-bad-range"},
 	} {
 		r := reports[w.scenario]
 		if r.Blocked == 0 || r.By[w.by] == 0 || !slices.Contains(r.Layers(), w.layer) {
@@ -175,8 +178,12 @@ func TestRun(t *testing.T) {
 	if len(res.ShoppersRefused) > 0 || res.Shoppers == 0 {
 		t.Errorf("of %d shoppers' requests Vigil refused %v", res.Shoppers, res.ShoppersRefused)
 	}
-	if r := reports[traffic.AttackDeniedIP]; r.Blocked != r.Sent || r.Sent == 0 || r.By["ip known-bad-range"] != r.Sent {
-		t.Errorf("denied_ip: %d of %d blocked (%v), want all", r.Blocked, r.Sent, r.By)
+	// Every request of these kinds is stopped, by that layer alone.
+	for scenario, layer := range map[string]string{traffic.AttackDeniedIP: "ip", traffic.AttackBot: "bot", traffic.AttackSSRF: "ssrf",
+		traffic.AttackSmuggling: "proxy"} {
+		if r := reports[scenario]; r.Blocked != r.Sent || r.Sent == 0 || !slices.Equal(r.Layers(), []string{layer}) {
+			t.Errorf("%s: %d of %d blocked (%v), want all by %s", scenario, r.Blocked, r.Sent, r.By, layer)
+		}
 	}
 	for _, w := range []string{"Attacks, and what stopped them", "ratelimit login ×", "proxy request_smuggling ×", "Shoppers' requests refused: 0 of "} {
 		if !strings.Contains(text, w) {
