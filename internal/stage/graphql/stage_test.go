@@ -12,36 +12,17 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/config"
 	"github.com/vigil-sec/vigil/internal/pipeline"
+	"github.com/vigil-sec/vigil/internal/stage/stagetest"
 )
 
 func newStage(t testing.TB, yaml string) pipeline.Stage {
 	t.Helper()
-	cfg, err := config.Parse([]byte(`routes: [{name: r, match: {path_prefix: /}, upstream: "http://127.0.0.1:1"}]
-protect:
-  graphql: `+yaml+"\n"), "test.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := New(cfg)
-	if err != nil || st == nil {
-		t.Fatalf("New: %v %v", st, err)
-	}
-	return st
+	return stagetest.Stage(t, "graphql: "+yaml, New)
 }
 
 func run(t testing.TB, st pipeline.Stage, r *http.Request, monitor bool) (pipeline.Verdict, *pipeline.Txn) {
 	t.Helper()
-	tx := pipeline.NewTxn(r, time.Now(), "")
-	if monitor {
-		tx.Mode = "monitor"
-	}
-	ch := pipeline.NewChain([]pipeline.Link{{Stage: st}}, nil)
-	if ch.WantsBody(tx) {
-		if err := tx.BufferBody(1<<20, true); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return ch.Run(context.Background(), tx), tx
+	return stagetest.Run(t, st, r, monitor)
 }
 
 func post(ct, body string) *http.Request {

@@ -9,21 +9,12 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/config"
 	"github.com/vigil-sec/vigil/internal/pipeline"
+	"github.com/vigil-sec/vigil/internal/stage/stagetest"
 )
 
 func newStage(t testing.TB, yaml string) pipeline.Stage {
 	t.Helper()
-	cfg, err := config.Parse([]byte(`routes: [{name: r, match: {path_prefix: /}, upstream: "http://127.0.0.1:1"}]
-protect:
-  limits: `+yaml+"\n"), "test.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := New(cfg)
-	if err != nil || st == nil {
-		t.Fatalf("New: %v %v", st, err)
-	}
-	return st
+	return stagetest.Stage(t, "limits: "+yaml, New)
 }
 
 func run(st pipeline.Stage, target string, monitor bool) (pipeline.Verdict, *pipeline.Txn) {

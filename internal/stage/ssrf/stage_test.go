@@ -10,21 +10,12 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/config"
 	"github.com/vigil-sec/vigil/internal/pipeline"
+	"github.com/vigil-sec/vigil/internal/stage/stagetest"
 )
 
 func newStage(t testing.TB, yaml string) pipeline.Stage {
 	t.Helper()
-	cfg, err := config.Parse([]byte(`routes: [{name: r, match: {path_prefix: /}, upstream: "http://127.0.0.1:1"}]
-protect:
-  ssrf: `+yaml+"\n"), "test.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := New(cfg)
-	if err != nil || st == nil {
-		t.Fatalf("New: %v %v", st, err)
-	}
-	return st
+	return stagetest.Stage(t, "ssrf: "+yaml, New)
 }
 
 type result struct {
@@ -36,17 +27,8 @@ type result struct {
 // route's mode).
 func run(t testing.TB, st pipeline.Stage, r *http.Request, monitor bool) result {
 	t.Helper()
-	tx := pipeline.NewTxn(r, time.Now(), "")
-	if monitor {
-		tx.Mode = "monitor"
-	}
-	ch := pipeline.NewChain([]pipeline.Link{{Stage: st}}, nil)
-	if ch.WantsBody(tx) {
-		if err := tx.BufferBody(1<<20, true); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return result{v: ch.Run(context.Background(), tx), tx: tx}
+	v, tx := stagetest.Run(t, st, r, monitor)
+	return result{v: v, tx: tx}
 }
 
 func req(method, target, ct, body string) *http.Request {
