@@ -260,11 +260,12 @@ func TestOWASPAPI2BrokenAuthentication(t *testing.T) {
 	})
 }
 
-// TestOWASPAPI5BrokenFunctionLevelAuthorization: API5:2023. A customer's
-// token calls an administrative function (DELETE /users/{id}).
-func TestOWASPAPI5BrokenFunctionLevelAuthorization(t *testing.T) {
-	t.Skip("needs the identity issue (#10): refusing DELETE /users/{id} to a token without the admin scope " +
-		"needs verified token scopes and per-endpoint policies; the gateway has neither yet")
+// TestOWASPAPI3BrokenObjectPropertyLevelAuthorization: API3:2023. A
+// client sets a property it must not ({"role":"admin"}: mass assignment),
+// or a response carries properties the client must not see (excessive data
+// exposure).
+func TestOWASPAPI3BrokenObjectPropertyLevelAuthorization(t *testing.T) {
+	t.Skip("waiting for the openapi layer (issue #9 item 3: protect.openapi requests/responses enforcement), not built yet")
 }
 
 // TestOWASPAPI4UnrestrictedResourceConsumption: API4:2023. Floods, huge
@@ -379,6 +380,13 @@ func TestOWASPAPI4UnrestrictedResourceConsumption(t *testing.T) {
 			t.Errorf("event findings %+v, want a proxy slow_body block", ev.Findings)
 		}
 	})
+}
+
+// TestOWASPAPI5BrokenFunctionLevelAuthorization: API5:2023. A customer's
+// token calls an administrative function (DELETE /users/{id}).
+func TestOWASPAPI5BrokenFunctionLevelAuthorization(t *testing.T) {
+	t.Skip("needs the identity issue (#10): refusing DELETE /users/{id} to a token without the admin scope " +
+		"needs verified token scopes and per-endpoint policies; the gateway has neither yet")
 }
 
 // TestOWASPAPI6UnrestrictedAccessToSensitiveBusinessFlows: API6:2023. A
