@@ -64,6 +64,7 @@ type Txn struct {
 	respTrunc     bool
 	respReplaced  bool
 	monitor       bool
+	stash         [4]stashed
 	findingsBuf   [4]event.Finding
 	noRecycle     bool
 	rw            ResponseWriter
@@ -116,6 +117,32 @@ func (tx *Txn) TraceparentHeader() []string {
 // IDHeader is the Vigil-Txn header value, as a slice that needs no
 // allocation to set.
 func (tx *Txn) IDHeader() []string { return tx.idHdr[:] }
+
+type stashed struct{ k, v any }
+
+// Stash keeps a value for the rest of the transaction under a key of the
+// stage's own type (what its request phase found, for its response
+// phase). A few values fit without allocating; more are dropped (Stash
+// reports false).
+func (tx *Txn) Stash(k, v any) bool {
+	for i := range tx.stash {
+		if tx.stash[i].k == nil || tx.stash[i].k == k {
+			tx.stash[i] = stashed{k, v}
+			return true
+		}
+	}
+	return false
+}
+
+// Stashed returns the value stashed under k, or nil.
+func (tx *Txn) Stashed(k any) any {
+	for i := range tx.stash {
+		if tx.stash[i].k == k {
+			return tx.stash[i].v
+		}
+	}
+	return nil
+}
 
 // Monitor reports whether the running stage is in monitor mode (the route's
 // mode or the stage's own): findings a stage records itself should then
