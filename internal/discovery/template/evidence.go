@@ -491,14 +491,6 @@ func flat(n *node) bool {
 	return true
 }
 
-func median(v []uint64) uint64 {
-	if len(v) == 0 {
-		return 0
-	}
-	slices.Sort(v)
-	return v[len(v)/2]
-}
-
 // isFileName reports a segment that names a file (index.html, logo.png):
 // it stays an endpoint of its own beside a learned parameter.
 func isFileName(s string) bool {
