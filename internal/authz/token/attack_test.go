@@ -122,6 +122,8 @@ func TestAttacks(t *testing.T) {
 		{"duplicate alg, escaped spelling", compactToken(k.ec1, `{"alg":"ES256","kid":"ec1","\u0061lg":"ES256"}`, payload), ErrHeader, "duplicate_member"},
 		{"duplicate exp claim", compactToken(k.ec1, es, strings.Replace(payload, `"exp":`, `"exp":1,"exp":`, 1)), ErrHeader, "duplicate_member"},
 		{"crit [exp]", compactToken(k.ec1, `{"alg":"ES256","kid":"ec1","crit":["exp"]}`, payload), ErrHeader, "crit"},
+		{"crit empty list", compactToken(k.ec1, `{"alg":"ES256","kid":"ec1","crit":[]}`, payload), ErrHeader, "crit"},
+		{"JWS JSON serialization", `{"protected":"` + h64 + `","payload":"` + p64 + `","signature":"` + s64 + `"}`, ErrMalformed, "malformed"},
 		{"crit unknown extension", compactToken(k.ec1, `{"alg":"ES256","kid":"ec1","crit":["x-vigil"],"x-vigil":1}`, payload), ErrHeader, "crit"},
 		{"b64 false", b64false(k.ec1, `{"alg":"ES256","kid":"ec1","b64":false,"crit":["b64"]}`, `{"sub":"alice"}`), ErrHeader, "crit"},
 		{"b64 false without crit", b64false(k.ec1, `{"alg":"ES256","kid":"ec1","b64":false}`, `{"sub":"alice"}`), ErrHeader, "b64"},
