@@ -155,6 +155,10 @@ type Route struct {
 	Mode string `yaml:"mode"`
 	// Modes overrides the mode per stage on this route ({waf: monitor}).
 	Modes map[string]string `yaml:"modes"`
+	// Identity is required (a request without a valid credential gets
+	// 401) or optional (default identity.default, else optional: a bad
+	// credential is still refused).
+	Identity string `yaml:"identity"`
 }
 
 // Match selects requests by host and path prefix.
@@ -240,14 +244,6 @@ type SensitiveClass struct {
 	Name       string   `yaml:"name"`
 	Pattern    string   `yaml:"pattern"`
 	FieldNames []string `yaml:"field_names"`
-}
-
-// Identity configures token verification (later issues).
-type Identity struct{}
-
-// Policy is a named CEL rule (later issues).
-type Policy struct {
-	Name string `yaml:"name"`
 }
 
 // Transport configures the CA and mTLS (later issues).
@@ -615,6 +611,7 @@ func (c *Config) validate() Errors {
 	c.validateOpenAPI(add)
 	c.validateBots(add)
 	c.validateGuards(add)
+	c.validateIdentity(add)
 	if d := c.Discovery.SampleRate; d != nil && (*d < 0 || *d > 1) {
 		add("discovery.sample_rate", "%v is not between 0 and 1", *d)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/vigil-sec/vigil/internal/authz/behavior"
 	"github.com/vigil-sec/vigil/internal/config"
 	"github.com/vigil-sec/vigil/internal/discovery/sensitive"
 	"github.com/vigil-sec/vigil/internal/event"
@@ -74,6 +75,13 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	if opts.Placement == "" {
 		opts.Placement = "gateway"
+	}
+	if opts.Deps.Behavior == nil {
+		// Baselines outlive reloads: one tracker per gateway, sized by
+		// the first config.
+		b := cfg.Identity.Behavior
+		opts.Deps.Behavior = behavior.New(behavior.Options{MaxIdentities: b.MaxIdentities, Window: b.Window,
+			EnumThreshold: b.EnumerationThreshold, Warmup: b.Warmup})
 	}
 	g := &Gateway{opts: opts, log: opts.Logger, Metrics: metrics.New(), addrs: map[string]string{}, errc: make(chan error, 4)}
 	sinks := append([]event.Sink(nil), opts.Sinks...)

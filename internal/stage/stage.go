@@ -9,10 +9,14 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/vigil-sec/vigil/internal/authz/behavior"
+	"github.com/vigil-sec/vigil/internal/authz/policy"
 	"github.com/vigil-sec/vigil/internal/config"
 	"github.com/vigil-sec/vigil/internal/pipeline"
+	authzstage "github.com/vigil-sec/vigil/internal/stage/authz"
 	"github.com/vigil-sec/vigil/internal/stage/bots"
 	"github.com/vigil-sec/vigil/internal/stage/graphql"
+	"github.com/vigil-sec/vigil/internal/stage/identity"
 	"github.com/vigil-sec/vigil/internal/stage/iprules"
 	"github.com/vigil-sec/vigil/internal/stage/limits"
 	"github.com/vigil-sec/vigil/internal/stage/openapi"
@@ -30,6 +34,11 @@ type Deps struct {
 	// run after the built-in ones, in the order given. Their names can be
 	// used in routes[].stages and protect.stages like any other.
 	Custom []pipeline.Stage
+	// Consent answers the consent() policy function: the data plane's
+	// cache of grants, kept current from the control plane (nil: none).
+	Consent policy.ConsentChecker
+	// Behavior holds the per-identity baselines (nil: behaviour off).
+	Behavior *behavior.Tracker
 }
 
 // Setup builds a stage from the config; it returns nil when the stage is
@@ -43,7 +52,15 @@ var Order = []struct {
 	Setup Setup
 }{
 	{"ip_rules", func(c *config.Config, _ Deps) (pipeline.Stage, error) { return iprules.New(c.Protect.IPRules) }},
+	{"identity", func(c *config.Config, _ Deps) (pipeline.Stage, error) { return identity.New(c) }},
 	{"rate_limit", func(c *config.Config, _ Deps) (pipeline.Stage, error) { return ratelimit.New(c.Protect.RateLimits) }},
+	{"authz", func(c *config.Config, d Deps) (pipeline.Stage, error) {
+		ad := authzstage.Deps{Consent: d.Consent, Behavior: d.Behavior}
+		if t, ok := d.Discovery.(authzstage.Templater); ok {
+			ad.Templates = t
+		}
+		return authzstage.New(c, ad)
+	}},
 	{"bots", func(c *config.Config, _ Deps) (pipeline.Stage, error) { return bots.New(c) }},
 	{"limits", func(c *config.Config, _ Deps) (pipeline.Stage, error) { return limits.New(c) }},
 	{"graphql", func(c *config.Config, _ Deps) (pipeline.Stage, error) { return graphql.New(c) }},

@@ -47,6 +47,10 @@ func (s *Stage) Name() string { return "discovery" }
 // Passive implements pipeline.Passive: discovery never blocks.
 func (s *Stage) Passive() bool { return true }
 
+// Template names path's endpoint template as the engine knows it now
+// (other stages read it through a small interface of their own).
+func (s *Stage) Template(path string) string { return s.e.Template(path) }
+
 // Request names the endpoint (when WantsBody has not already).
 func (s *Stage) Request(_ context.Context, tx *pipeline.Txn) (pipeline.Verdict, error) {
 	if tx.Endpoint == "" {
