@@ -100,7 +100,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := os.WriteFile(specFile, shopSpec, 0o600); err != nil {
 		return nil, err
 	}
-	cfg, err := config.Parse([]byte(gatewayConfig(o, dir, specFile, s.Routes())), "demo.yaml")
+	jwksFile := dir + "/users-jwks.json"
+	if err := os.WriteFile(jwksFile, s.JWKS(), 0o600); err != nil {
+		return nil, err
+	}
+	cfg, err := config.Parse([]byte(gatewayConfig(o, dir, specFile, jwksFile, s.Routes())), "demo.yaml")
 	if err != nil {
 		return nil, fmt.Errorf("demo config: %w", err)
 	}
@@ -173,7 +177,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	return res, nil
 }
 
-func gatewayConfig(o Options, dir, spec string, routes []shop.Route) string {
+func gatewayConfig(o Options, dir, spec, jwks string, routes []shop.Route) string {
 	var b strings.Builder
 	// The traffic generator plays a load balancer in front (X-Forwarded-For
 	// from 127.0.0.1), so each shopper and the attacker have an address.
@@ -210,7 +214,30 @@ protect:
   openapi: {specs: [%[1]q]}
   bots: {enabled: true}
   ssrf: {enabled: true}
-`, spec)
+# The users service's tokens are verified at the gateway (its HS256 key
+# from a JWKS file), and every customer object is its owner's alone: the
+# cart service itself hands any cart to any caller (BOLA), the gateway
+# does not. Anonymous calls are left to the services, which answer 401.
+identity:
+  jwt:
+    - issuer: %[2]q
+      jwks_file: %[3]q
+      audiences: [%[4]q]
+      algorithms: [HS256]
+policies:
+  - name: own-profile
+    match: {endpoint: "GET /users/{id}"}
+    deny_if: 'has(token.sub) && token.sub != "user-" + path.id'
+  - name: own-cart
+    match: {endpoint: "/cart/{action}/{id}"}
+    deny_if: 'has(token.sub) && token.sub != "user-" + path.id'
+  - name: own-cart-items
+    match: {endpoint: "POST /cart/item/add/{id}"}
+    deny_if: 'has(token.sub) && token.sub != "user-" + path.id'
+  - name: own-orders
+    match: {endpoint: "POST /order/add/{id}"}
+    deny_if: 'has(token.sub) && token.sub != "user-" + path.id'
+`, spec, shop.TokenIssuer, jwks, shop.TokenAudience)
 	return b.String()
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -13,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vigil-sec/vigil/internal/demo/shop"
 )
 
 // Attack tuning.
@@ -136,6 +139,8 @@ func (g *generator) attack(ctx context.Context, rng *rand.Rand, kind string) {
 		body = append(body, strings.Repeat("A", oversizedBytes)...)
 		body = append(body, `"}`...)
 		post("/cart/item/add/"+uid, "python-requests/2.32.3", body)
+	case AttackBOLA:
+		g.bola(ctx, rng, victim.UserID)
 	case AttackSmuggling:
 		g.smuggle(ctx, uid)
 	case AttackBruteForce:
@@ -146,6 +151,38 @@ func (g *generator) attack(ctx context.Context, rng *rand.Rand, kind string) {
 			if post("/login", "python-requests/2.32.3", body) != nil && ctx.Err() != nil {
 				return
 			}
+		}
+	}
+}
+
+// bola signs in with a customer's own account and walks other customers'
+// objects with that valid token: their carts (which the cart service
+// hands to any caller) and their profiles.
+func (g *generator) bola(ctx context.Context, rng *rand.Rand, victim int) {
+	users := g.opts.Users
+	var own shop.Credentials
+	for _, u := range users {
+		if u.UserID != victim {
+			own = u
+			break
+		}
+	}
+	if own.UserID == 0 {
+		return
+	}
+	r, err := g.send(ctx, request{scenario: AttackBOLA, attack: true, method: http.MethodPost, target: "/login", endpoint: "POST /login", userAgent: browserUA, clientIP: attackerIP,
+		body: fmt.Appendf(nil, `{"username":%q,"password":%q}`, own.Username, own.Password), contentType: "application/json"})
+	if err != nil || r.status != http.StatusOK {
+		return
+	}
+	var lr shop.LoginResponse
+	if json.Unmarshal(r.body, &lr) != nil || lr.Token == "" {
+		return
+	}
+	targets := []string{"/cart/items/", "/cart/total/", "/users/"}
+	for _, t := range targets[:1+rng.IntN(len(targets))] {
+		if _, err := g.send(ctx, request{scenario: AttackBOLA, attack: true, method: http.MethodGet, target: t + strconv.Itoa(victim), token: lr.Token, userAgent: browserUA, clientIP: attackerIP}); err != nil && ctx.Err() != nil {
+			return
 		}
 	}
 }

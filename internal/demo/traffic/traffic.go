@@ -62,12 +62,14 @@ const (
 	AttackBot            = "bot"             // an attack tool's user agent on a harmless request
 	AttackSSRF           = "ssrf"            // a URL field pointing at the cloud metadata service
 	AttackDeniedIP       = "denied_ip"       // a request from a known-bad range (192.0.2.0/24)
+	// Attacks on authorization, which the gateway's policies stop.
+	AttackBOLA = "bola" // a signed-in customer reading another customer's cart and profile
 )
 
 // attackScenarios lists every attack, in a fixed order.
 func attackScenarios() []string {
 	return []string{AttackSQLi, AttackPathTraversal, AttackXSS, AttackScanner, AttackOversized, AttackSmuggling, AttackBruteForce,
-		AttackMassAssignment, AttackWrongType, AttackUndocumented, AttackBot, AttackSSRF, AttackDeniedIP}
+		AttackMassAssignment, AttackWrongType, AttackUndocumented, AttackBot, AttackSSRF, AttackDeniedIP, AttackBOLA}
 }
 
 // AttackScenarios lists every attack scenario name, in a fixed order.
