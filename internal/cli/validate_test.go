@@ -56,6 +56,17 @@ func TestValidate(t *testing.T) {
 			want: []string{`testdata/unknown-stage.yaml:9: routes[0].stages[1]: unknown stage "nosuchstage"`},
 		},
 		{
+			// Compiled while building the authz stage: each error at its
+			// field's line, with the position in the expression.
+			name: "policies that do not compile",
+			file: "testdata/bad-policy.yaml",
+			code: ExitProblem,
+			want: []string{
+				`testdata/bad-policy.yaml:7: policies[0].deny_if: policy "own-user-record": 1:24: Syntax error: mismatched input '<EOF>'`,
+				`testdata/bad-policy.yaml:10: policies[1].allow_if: policy "admin-only": 1:12: undeclared reference to 'tokn' (did you mean 'token'?)`,
+			},
+		},
+		{
 			name: "every error reported",
 			file: "testdata/many-errors.yaml",
 			code: ExitProblem,

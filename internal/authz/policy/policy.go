@@ -13,7 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -22,6 +22,7 @@ import (
 	"cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/common/types/traits"
 	"cel.dev/cel-go/interpreter"
 
 	"github.com/vigil-sec/vigil/internal/authz"
@@ -143,20 +144,28 @@ type Decision struct {
 const MaxExpressionBytes = 4096
 
 type program struct {
-	prg  cel.Program
-	src  string
+	prg cel.Program
+	src string
+	// refs are the variables and function overloads the checked
+	// expression refers to (not words in its text: "x-body" in a string
+	// is not body).
+	refs map[string]bool
 	body bool
 }
 
 type rule struct {
 	Rule
-	tmpl     *endpoint.Template
+	tmpl *endpoint.Template
+	// params maps each of tmpl's parameter names to its segment index.
+	params   map[string]int
 	methods  []string
 	allow    *program
 	deny     *program
 	stepUp   *program
 	kind     string
 	needBody bool
+	// The reasons of its decisions, built once.
+	denyReason, allowReason, stepUpReason string
 }
 
 // Engine evaluates compiled rules. It is safe for concurrent use.
@@ -165,15 +174,32 @@ type Engine struct {
 	tuples  map[string]struct{}
 	consent ConsentChecker
 	admin   AdminDefault
+	adapter types.Adapter
+	// adminReason is the admin default's reason, built once.
+	adminReason string
 }
 
-var (
-	bodyRE = regexp.MustCompile(`\bbody\b`)
-	pathRE = regexp.MustCompile(`\bpath\s*\.|\bpath\s*\[`)
-)
+// CompileError is one rule field that does not compile. Compile returns
+// them joined (errors.Join); errors.As finds the first.
+type CompileError struct {
+	// Index is the rule's position in Options.Rules; Policy its name.
+	Index  int
+	Policy string
+	// Field is the rule field at fault: allow_if, deny_if, step_up_if or
+	// match.endpoint.
+	Field string
+	// Msg says what is wrong; for an expression, as "line:column:
+	// message" (the position within the expression, from 1), several
+	// joined with "; ".
+	Msg string
+}
 
-// Compile checks and compiles every rule. An error names the rule, the
-// field and the line:column of the expression.
+func (e *CompileError) Error() string {
+	return fmt.Sprintf("policies[%d] %q: %s: %s", e.Index, e.Policy, e.Field, e.Msg)
+}
+
+// Compile checks and compiles every rule. Each error is a *CompileError
+// naming the rule, the field and the line:column in the expression.
 func Compile(o Options) (*Engine, error) {
 	e := &Engine{tuples: map[string]struct{}{}, consent: o.Consent, admin: o.AdminDefault}
 	for _, t := range o.Tuples {
@@ -183,6 +209,8 @@ func Compile(o Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.adapter = env.CELTypeAdapter()
+	e.adminReason = "an administrative function needs one of the roles " + strings.Join(e.admin.RequireRoles, ", ")
 	limit := o.CostLimit
 	if limit == 0 {
 		limit = 10000
@@ -190,14 +218,17 @@ func Compile(o Options) (*Engine, error) {
 	var errs []error
 	for i, r := range o.Rules {
 		cr := rule{Rule: r}
-		where := fmt.Sprintf("policies[%d] %q", i, r.Name)
+		fail := func(field string, err error) {
+			errs = append(errs, &CompileError{Index: i, Policy: r.Name, Field: field, Msg: err.Error()})
+		}
 		if r.Match.Endpoint != "" {
 			t, err := endpoint.Parse(r.Match.Endpoint)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: match.endpoint: %v", where, err))
+				fail("match.endpoint", err)
 				continue
 			}
 			cr.tmpl = &t
+			cr.params = paramIndexes(t.Path)
 		}
 		for _, m := range r.Match.Methods {
 			cr.methods = append(cr.methods, strings.ToUpper(m))
@@ -212,13 +243,16 @@ func Compile(o Options) (*Engine, error) {
 			}
 			p, err := compile(env, f.src, limit)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %s: %v", where, f.name, err))
+				fail(f.name, err)
 				continue
 			}
 			*f.dst = p
 			cr.needBody = cr.needBody || p.body
 		}
 		cr.kind = kindOf(&cr)
+		cr.denyReason = "denied by " + r.Name
+		cr.allowReason = "not allowed by " + r.Name
+		cr.stepUpReason = r.Name + " asks for a stronger authentication"
 		e.rules = append(e.rules, cr)
 	}
 	if len(errs) > 0 {
@@ -227,12 +261,49 @@ func Compile(o Options) (*Engine, error) {
 	return e, nil
 }
 
+// paramIndexes maps the {name} segments of a template path to their
+// index among the path's segments.
+func paramIndexes(path string) map[string]int {
+	var m map[string]int
+	for i, seg := range strings.Split(strings.TrimPrefix(path, "/"), "/") {
+		if len(seg) > 2 && seg[0] == '{' && seg[len(seg)-1] == '}' {
+			if m == nil {
+				m = map[string]int{}
+			}
+			m[seg[1:len(seg)-1]] = i
+		}
+	}
+	return m
+}
+
+// segment returns the i-th segment of path (without the leading /).
+func segment(path string, i int) (string, bool) {
+	rest := strings.TrimPrefix(path, "/")
+	for ; i > 0; i-- {
+		j := strings.IndexByte(rest, '/')
+		if j < 0 {
+			return "", false
+		}
+		rest = rest[j+1:]
+	}
+	if j := strings.IndexByte(rest, '/'); j >= 0 {
+		rest = rest[:j]
+	}
+	return rest, rest != ""
+}
+
+// kindOf names what a rule's denials are: consent (it asks consent()),
+// bola (it reads path parameters or relation()), bfla (roles or scopes),
+// else policy.
 func kindOf(r *rule) string {
 	srcs := r.AllowIf + "\n" + r.DenyIf
+	refers := func(name string) bool {
+		return (r.allow != nil && r.allow.refs[name]) || (r.deny != nil && r.deny.refs[name])
+	}
 	switch {
-	case strings.Contains(srcs, "consent("):
+	case refers(consentOverload):
 		return "consent"
-	case pathRE.MatchString(srcs) || strings.Contains(srcs, "relation("):
+	case refers("path") || refers(relationOverload):
 		return "bola"
 	case len(r.RequireRoles) > 0 || len(r.RequireScopes) > 0 || strings.Contains(srcs, "roles") || strings.Contains(srcs, "scope"):
 		return "bfla"
@@ -260,8 +331,23 @@ func compile(env *cel.Env, src string, limit uint64) (*program, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &program{prg: prg, src: src, body: bodyRE.MatchString(src)}, nil
+	refs := map[string]bool{}
+	for _, r := range a.NativeRep().ReferenceMap() {
+		if r.Name != "" {
+			refs[r.Name] = true
+		}
+		for _, o := range r.OverloadIDs {
+			refs[o] = true
+		}
+	}
+	return &program{prg: prg, src: src, refs: refs, body: refs["body"]}, nil
 }
+
+// Overload ids of the functions kindOf looks for.
+const (
+	relationOverload = "relation_string_string_string"
+	consentOverload  = "_consent_5"
+)
 
 // env declares the variables and functions policies may use.
 func (e *Engine) env() (*cel.Env, error) {
@@ -276,7 +362,7 @@ func (e *Engine) env() (*cel.Env, error) {
 		cel.Variable("time", cel.TimestampType),
 		cel.Variable("_grantee", cel.StringType),
 		cel.Function("relation",
-			cel.Overload("relation_string_string_string", []*cel.Type{cel.StringType, cel.StringType, cel.StringType}, cel.BoolType,
+			cel.Overload(relationOverload, []*cel.Type{cel.StringType, cel.StringType, cel.StringType}, cel.BoolType,
 				cel.FunctionBinding(func(args ...ref.Val) ref.Val {
 					s, _ := args[0].Value().(string)
 					r, _ := args[1].Value().(string)
@@ -292,7 +378,7 @@ func (e *Engine) env() (*cel.Env, error) {
 				eh.NewSelect(eh.NewIdent("request"), "path"), eh.NewIdent("time")), nil
 		})),
 		cel.Function("_consent",
-			cel.Overload("_consent_5", []*cel.Type{cel.StringType, cel.StringType, cel.StringType, cel.DynType, cel.TimestampType}, cel.BoolType,
+			cel.Overload(consentOverload, []*cel.Type{cel.StringType, cel.StringType, cel.StringType, cel.DynType, cel.TimestampType}, cel.BoolType,
 				cel.FunctionBinding(func(args ...ref.Val) ref.Val {
 					if e.consent == nil {
 						return types.False
@@ -356,7 +442,8 @@ func (r *rule) matches(in *Input) bool {
 			host = host[:i]
 		}
 		if suf, ok := strings.CutPrefix(h, "*."); ok {
-			if !strings.HasSuffix(host, "."+suf) {
+			// Any case, as host names are compared.
+			if len(host) <= len(suf) || host[len(host)-len(suf)-1] != '.' || !strings.EqualFold(host[len(host)-len(suf):], suf) {
 				return false
 			}
 		} else if !strings.EqualFold(host, h) {
@@ -370,13 +457,18 @@ func (r *rule) matches(in *Input) bool {
 // a failed requirement, a true deny_if or a false allow_if denies at once
 // (the rule names the decision); a true step_up_if asks for a step-up
 // unless the principal already meets it, and a later deny still wins. An
-// expression that cannot be evaluated (a missing claim, a cost overrun)
-// counts against the request: allow_if and deny_if deny, step_up_if steps
-// up. A request no rule matches and whose path looks administrative
-// needs one of AdminDefault's roles.
+// expression that cannot be evaluated (a missing claim, a cost overrun, a
+// value of the wrong type) counts against the request, fail-closed:
+// allow_if and deny_if deny, step_up_if steps up; the reason carries the
+// evaluation error. A request no rule matches and whose path looks
+// administrative needs one of AdminDefault's roles. The error is always
+// nil today; it is kept for checkers that may fail.
 func (e *Engine) Evaluate(in *Input) (Decision, error) {
-	a := activation{in: in}
+	// The activation is allocated once a rule matches: a request no rule
+	// matches costs no allocation.
+	var a *activation
 	var up *rule
+	var upErr error
 	matched := false
 	for i := range e.rules {
 		r := &e.rules[i]
@@ -387,35 +479,42 @@ func (e *Engine) Evaluate(in *Input) (Decision, error) {
 		if d, ok := requirements(r, in.Principal); !ok {
 			return d, nil
 		}
-		a.rule = r
-		a.path = nil
+		if r.deny == nil && r.allow == nil && (r.stepUp == nil || up != nil) {
+			continue
+		}
+		if a == nil {
+			a = &activation{in: *in, e: e}
+		}
+		a.setRule(r)
 		if r.deny != nil {
 			v, err := a.eval(r.deny)
 			if err != nil || v {
-				return deny(r, "denied by "+r.Name, err), nil
+				return deny(r, r.denyReason, err), nil
 			}
 		}
 		if r.allow != nil {
 			v, err := a.eval(r.allow)
 			if err != nil || !v {
-				return deny(r, "not allowed by "+r.Name, err), nil
+				return deny(r, r.allowReason, err), nil
 			}
 		}
 		if r.stepUp != nil && up == nil {
 			v, err := a.eval(r.stepUp)
 			if (err != nil || v) && !satisfies(in.Principal, r.StepUp, in.Now) {
-				up = r
+				up, upErr = r, err
 			}
 		}
 	}
 	if up != nil {
-		return Decision{Action: StepUpAction, Policy: up.Name, Kind: "step_up", StepUp: up.StepUp,
-			Reason: up.Name + " asks for a stronger authentication"}, nil
+		reason := up.stepUpReason
+		if upErr != nil {
+			reason += " (evaluation error: " + upErr.Error() + ")"
+		}
+		return Decision{Action: StepUpAction, Policy: up.Name, Kind: "step_up", StepUp: up.StepUp, Reason: reason}, nil
 	}
 	if !matched && len(e.admin.Patterns) > 0 && adminLooking(in.Path, e.admin.Patterns) {
 		if in.Principal == nil || !slices.ContainsFunc(e.admin.RequireRoles, func(r string) bool { return slices.Contains(in.Principal.Roles, r) }) {
-			return Decision{Action: Deny, Policy: "admin_default", Kind: "bfla",
-				Reason: "an administrative function needs one of the roles " + strings.Join(e.admin.RequireRoles, ", ")}, nil
+			return Decision{Action: Deny, Policy: "admin_default", Kind: "bfla", Reason: e.adminReason}, nil
 		}
 	}
 	return Decision{}, nil
@@ -457,6 +556,9 @@ func satisfies(p *authz.Principal, su StepUpSpec, now time.Time) bool {
 		}
 	}
 	if su.MaxAge > 0 {
+		if now.IsZero() {
+			now = time.Now()
+		}
 		if p.AuthTime.IsZero() || now.Sub(p.AuthTime) > su.MaxAge {
 			return false
 		}
@@ -475,13 +577,16 @@ func adminLooking(path string, patterns []string) bool {
 	return false
 }
 
-// activation resolves policy variables lazily, once per request.
+// activation resolves policy variables lazily, once per request. token
+// and path are views that look a key up when an expression reads it;
+// the other variables are built on first use.
 type activation struct {
-	in       *Input
-	rule     *rule
-	path     map[string]string
+	in       Input
+	e        *Engine
+	path     pathView
+	token    tokenMap
+	tokenSet bool
 	request  map[string]any
-	token    map[string]any
 	source   map[string]any
 	behavior map[string]any
 	body     any
@@ -489,6 +594,11 @@ type activation struct {
 }
 
 var _ interpreter.Activation = (*activation)(nil)
+
+// setRule points path at r's template parameters.
+func (a *activation) setRule(r *rule) {
+	a.path = pathView{view: view{adapter: a.e.adapter}, r: r, method: a.in.Method, path: a.in.Path}
+}
 
 func (a *activation) eval(p *program) (bool, error) {
 	out, _, err := p.prg.Eval(a)
@@ -507,23 +617,15 @@ func (a *activation) Parent() interpreter.Activation { return nil }
 
 // ResolveName implements interpreter.Activation.
 func (a *activation) ResolveName(name string) (any, bool) {
-	in := a.in
+	in := &a.in
 	switch name {
 	case "path":
-		if a.path == nil {
-			a.path = map[string]string{}
-			if a.rule != nil && a.rule.tmpl != nil {
-				if ps := a.rule.tmpl.Params(in.Method, in.Path); ps != nil {
-					a.path = ps
-				}
-			}
-		}
-		return a.path, true
+		return &a.path, true
 	case "token":
-		if a.token == nil {
-			a.token = tokenView(in.Principal)
+		if !a.tokenSet {
+			a.token, a.tokenSet = tokenMap{view: view{adapter: a.e.adapter}, p: in.Principal}, true
 		}
-		return a.token, true
+		return &a.token, true
 	case "request":
 		if a.request == nil {
 			h := make(map[string]string, len(in.Header))
@@ -572,7 +674,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		return a.behavior, true
 	case "time":
 		if in.Now.IsZero() {
-			return time.Now(), true
+			in.Now = time.Now()
 		}
 		return in.Now, true
 	case "_grantee":
@@ -585,6 +687,215 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		return "", true
 	}
 	return nil, false
+}
+
+// view is a CEL map whose keys are looked up one at a time (the
+// interpreter's FindStringKey fast path serves token.sub and path.id
+// without building anything); every other map operation (iteration,
+// size, equality, a computed key) works on the whole map, built on first
+// need.
+type view struct {
+	adapter types.Adapter
+	full    traits.Mapper
+}
+
+// tokenMap is the token variable: the principal's claims, with the list
+// claims policies test membership in (roles, amr, scopes) always present
+// and sub and client_id from the principal (see tokenView).
+type tokenMap struct {
+	view
+	p *authz.Principal
+}
+
+// FindStringKey implements the interpreter's string-key fast path. A
+// string is returned as a CEL value already: one conversion fewer.
+func (t *tokenMap) FindStringKey(k string) (any, bool) {
+	v, ok := tokenClaim(t.p, k)
+	if s, isStr := v.(string); isStr {
+		return types.String(s), ok
+	}
+	return v, ok
+}
+
+func (t *tokenMap) m() traits.Mapper {
+	if t.full == nil {
+		t.full = types.NewStringInterfaceMap(t.adapter, tokenView(t.p))
+	}
+	return t.full
+}
+
+// pathView is the path variable: the matching rule's template
+// parameters, read from the request path.
+type pathView struct {
+	view
+	r            *rule
+	method, path string
+}
+
+// FindStringKey implements the interpreter's string-key fast path.
+func (p *pathView) FindStringKey(k string) (any, bool) {
+	i, ok := p.r.params[k]
+	if !ok {
+		return nil, false
+	}
+	s, ok := segment(p.path, i)
+	if !ok {
+		return nil, false
+	}
+	return types.String(s), true
+}
+
+func (p *pathView) m() traits.Mapper {
+	if p.full == nil {
+		m := make(map[string]any, len(p.r.params))
+		for k := range p.r.params {
+			if v, ok := p.FindStringKey(k); ok {
+				m[k] = v
+			}
+		}
+		p.full = types.NewStringInterfaceMap(p.adapter, m)
+	}
+	return p.full
+}
+
+// ConvertToNative implements ref.Val.
+func (t *tokenMap) ConvertToNative(d reflect.Type) (any, error) { return t.m().ConvertToNative(d) }
+
+// ConvertToType implements ref.Val.
+func (t *tokenMap) ConvertToType(typ ref.Type) ref.Val { return t.m().ConvertToType(typ) }
+
+// Equal implements ref.Val.
+func (t *tokenMap) Equal(o ref.Val) ref.Val { return t.m().Equal(o) }
+
+// Type implements ref.Val.
+func (t *tokenMap) Type() ref.Type { return types.MapType }
+
+// Value implements ref.Val.
+func (t *tokenMap) Value() any { return t.m().Value() }
+
+// Contains implements traits.Container.
+func (t *tokenMap) Contains(k ref.Val) ref.Val {
+	if s, ok := k.(types.String); ok {
+		_, found := t.FindStringKey(string(s))
+		return types.Bool(found)
+	}
+	return t.m().Contains(k)
+}
+
+// Get implements traits.Indexer.
+func (t *tokenMap) Get(k ref.Val) ref.Val {
+	if s, ok := k.(types.String); ok {
+		if v, found := t.FindStringKey(string(s)); found {
+			return t.adapter.NativeToValue(v)
+		}
+	}
+	return t.m().Get(k)
+}
+
+// Find implements traits.Mapper.
+func (t *tokenMap) Find(k ref.Val) (ref.Val, bool) {
+	if s, ok := k.(types.String); ok {
+		if v, found := t.FindStringKey(string(s)); found {
+			return t.adapter.NativeToValue(v), true
+		}
+		return nil, false
+	}
+	return t.m().Find(k)
+}
+
+// Iterator implements traits.Iterable.
+func (t *tokenMap) Iterator() traits.Iterator { return t.m().Iterator() }
+
+// Size implements traits.Sizer.
+func (t *tokenMap) Size() ref.Val { return t.m().Size() }
+
+// ConvertToNative implements ref.Val.
+func (p *pathView) ConvertToNative(d reflect.Type) (any, error) { return p.m().ConvertToNative(d) }
+
+// ConvertToType implements ref.Val.
+func (p *pathView) ConvertToType(typ ref.Type) ref.Val { return p.m().ConvertToType(typ) }
+
+// Equal implements ref.Val.
+func (p *pathView) Equal(o ref.Val) ref.Val { return p.m().Equal(o) }
+
+// Type implements ref.Val.
+func (p *pathView) Type() ref.Type { return types.MapType }
+
+// Value implements ref.Val.
+func (p *pathView) Value() any { return p.m().Value() }
+
+// Contains implements traits.Container.
+func (p *pathView) Contains(k ref.Val) ref.Val {
+	if s, ok := k.(types.String); ok {
+		_, found := p.FindStringKey(string(s))
+		return types.Bool(found)
+	}
+	return p.m().Contains(k)
+}
+
+// Get implements traits.Indexer.
+func (p *pathView) Get(k ref.Val) ref.Val {
+	if s, ok := k.(types.String); ok {
+		if v, found := p.FindStringKey(string(s)); found {
+			return p.adapter.NativeToValue(v)
+		}
+	}
+	return p.m().Get(k)
+}
+
+// Find implements traits.Mapper.
+func (p *pathView) Find(k ref.Val) (ref.Val, bool) {
+	if s, ok := k.(types.String); ok {
+		if v, found := p.FindStringKey(string(s)); found {
+			return p.adapter.NativeToValue(v), true
+		}
+		return nil, false
+	}
+	return p.m().Find(k)
+}
+
+// Iterator implements traits.Iterable.
+func (p *pathView) Iterator() traits.Iterator { return p.m().Iterator() }
+
+// Size implements traits.Sizer.
+func (p *pathView) Size() ref.Val { return p.m().Size() }
+
+var (
+	_ traits.Mapper = (*tokenMap)(nil)
+	_ traits.Mapper = (*pathView)(nil)
+)
+
+// tokenClaim is one key of tokenView(p), without building the map.
+func tokenClaim(p *authz.Principal, k string) (any, bool) {
+	if p == nil {
+		switch k {
+		case "roles", "amr", "scopes":
+			return []string{}, true
+		}
+		return nil, false
+	}
+	v, ok := p.Claims[k]
+	switch k {
+	case "sub":
+		if !ok && p.Subject != "" {
+			return p.Subject, true
+		}
+	case "roles":
+		if !ok || p.Roles != nil {
+			return nonNil(p.Roles), true
+		}
+	case "amr":
+		if !ok {
+			return nonNil(p.AMR), true
+		}
+	case "scopes":
+		return nonNil(p.Scopes), true
+	case "client_id":
+		if p.ClientID != "" {
+			return p.ClientID, true
+		}
+	}
+	return v, ok
 }
 
 // tokenView is the principal's claims with the list claims policies test

@@ -465,10 +465,47 @@ func principal(is *issuer, c map[string]any, now time.Time) (*authz.Principal, *
 			return nil, fail(ErrAudience, "wrong_audience", "aud names none of the issuer's audiences")
 		}
 	}
-	p := &authz.Principal{Source: authz.SourceJWT, Issuer: is.cfg.Issuer, Claims: c}
+	p, e := fromClaims(c, is.cfg.Issuer, is.cfg.ClientIDClaims, is.cfg.RolesClaim)
+	if e != nil {
+		return nil, e
+	}
 	if hasExp {
 		p.Expiry = exp
 	}
+	return p, nil
+}
+
+// PrincipalFromClaims is the Principal a verified JWT with these claims
+// (as encoding/json decodes them: float64 numbers, []any lists) yields,
+// without any check of signature, issuer, time or audience: for tools
+// that simulate a caller (`vigil policy test`). clientIDClaims and
+// rolesClaim default as in IssuerConfig (client_id, azp; roles). Claims
+// of the wrong type are refused as verification refuses them.
+func PrincipalFromClaims(c map[string]any, clientIDClaims []string, rolesClaim string) (*authz.Principal, error) {
+	if len(clientIDClaims) == 0 {
+		clientIDClaims = []string{"client_id", "azp"}
+	}
+	if rolesClaim == "" {
+		rolesClaim = "roles"
+	}
+	iss, _ := c["iss"].(string)
+	p, e := fromClaims(c, iss, clientIDClaims, rolesClaim)
+	if e != nil {
+		return nil, e
+	}
+	exp, hasExp, e := numericDate(c, "exp")
+	if e != nil {
+		return nil, e
+	}
+	if hasExp {
+		p.Expiry = exp
+	}
+	return p, nil
+}
+
+// fromClaims builds the Principal of a JWT's claims.
+func fromClaims(c map[string]any, issuer string, clientIDClaims []string, rolesClaim string) (*authz.Principal, *Error) {
+	p := &authz.Principal{Source: authz.SourceJWT, Issuer: issuer, Claims: c}
 	for _, name := range []string{"sub", "acr"} {
 		if v, ok := c[name]; ok {
 			s, ok := v.(string)
@@ -482,7 +519,7 @@ func principal(is *issuer, c map[string]any, now time.Time) (*authz.Principal, *
 			}
 		}
 	}
-	for _, name := range is.cfg.ClientIDClaims {
+	for _, name := range clientIDClaims {
 		if s, ok := c[name].(string); ok && s != "" {
 			p.ClientID = s
 			break
@@ -493,7 +530,7 @@ func principal(is *issuer, c map[string]any, now time.Time) (*authz.Principal, *
 	} else if v, ok := c["scp"]; ok {
 		p.Scopes, _ = stringList(v, true)
 	}
-	p.Roles, _ = stringList(c[is.cfg.RolesClaim], true)
+	p.Roles, _ = stringList(c[rolesClaim], true)
 	p.AMR, _ = stringList(c["amr"], false)
 	at, hasAt, e := numericDate(c, "auth_time")
 	if e != nil {

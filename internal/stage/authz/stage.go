@@ -12,6 +12,8 @@ package authz
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -69,7 +71,30 @@ func New(cfg *config.Config, d Deps) (pipeline.Stage, error) {
 	if len(cfg.Policies) == 0 && !id.Configured() {
 		return nil, nil
 	}
-	o := policy.Options{Consent: d.Consent}
+	o, err := Options(cfg)
+	if err != nil {
+		return nil, err
+	}
+	o.Consent = d.Consent
+	eng, err := Compile(cfg, o)
+	if err != nil {
+		return nil, err
+	}
+	s := &Stage{eng: eng, tmpl: d.Templates, enumBlock: id.Behavior.Enumeration != "log", enumThresh: id.Behavior.EnumerationThreshold}
+	if !id.Behavior.Off && id.Configured() {
+		s.beh = d.Behavior
+	}
+	s.useBehave = s.beh != nil
+	return s, nil
+}
+
+// Options maps policies[] and identity (tuples, tuples_file, the admin
+// default when an identity source is configured) to the policy engine's
+// options, as the stage compiles them (Consent is left to the caller).
+// `vigil policy test` builds its engine from the same options.
+func Options(cfg *config.Config) (policy.Options, error) {
+	id := &cfg.Identity
+	var o policy.Options
 	for _, p := range cfg.Policies {
 		o.Rules = append(o.Rules, policy.Rule{
 			Name: p.Name,
@@ -86,23 +111,38 @@ func New(cfg *config.Config, d Deps) (pipeline.Stage, error) {
 	if id.TuplesFile != "" {
 		ts, err := policy.LoadTuples(id.TuplesFile)
 		if err != nil {
-			return nil, cfg.Errorf("identity.tuples_file", "%v", err)
+			return o, cfg.Errorf("identity.tuples_file", "%v", err)
 		}
 		o.Tuples = append(o.Tuples, ts...)
 	}
 	if !id.AdminDefault.Off && id.Configured() {
 		o.AdminDefault = policy.AdminDefault{Patterns: id.AdminDefault.Patterns, RequireRoles: id.AdminDefault.Roles}
 	}
+	return o, nil
+}
+
+// Compile compiles o; each error is located at the policy field that
+// does not compile (policies[N].deny_if, with its line in cfg's file),
+// the message naming the policy and the line:column in the expression.
+func Compile(cfg *config.Config, o policy.Options) (*policy.Engine, error) {
 	eng, err := policy.Compile(o)
-	if err != nil {
+	if err == nil {
+		return eng, nil
+	}
+	var errs config.Errors
+	many, ok := err.(interface{ Unwrap() []error })
+	if !ok {
 		return nil, cfg.Errorf("policies", "%v", err)
 	}
-	s := &Stage{eng: eng, tmpl: d.Templates, enumBlock: id.Behavior.Enumeration != "log", enumThresh: id.Behavior.EnumerationThreshold}
-	if !id.Behavior.Off && id.Configured() {
-		s.beh = d.Behavior
+	for _, e := range many.Unwrap() {
+		var ce *policy.CompileError
+		if !errors.As(e, &ce) {
+			errs = append(errs, cfg.Errorf("policies", "%v", e))
+			continue
+		}
+		errs = append(errs, cfg.Errorf(fmt.Sprintf("policies[%d].%s", ce.Index, ce.Field), "policy %q: %s", ce.Policy, ce.Msg))
 	}
-	s.useBehave = s.beh != nil
-	return s, nil
+	return nil, errs
 }
 
 // Name implements pipeline.Stage.
@@ -181,8 +221,10 @@ func (s *Stage) Request(_ context.Context, tx *pipeline.Txn) (pipeline.Verdict, 
 
 // Challenge is the RFC 9470 WWW-Authenticate value for a step-up.
 func Challenge(su policy.StepUpSpec) string {
+	const head = `Bearer error="insufficient_user_authentication", error_description="a stronger or more recent authentication is required"`
 	var b strings.Builder
-	b.WriteString(`Bearer error="insufficient_user_authentication", error_description="a stronger or more recent authentication is required"`)
+	b.Grow(len(head) + len(su.ACRValues) + 40)
+	b.WriteString(head)
 	if su.ACRValues != "" {
 		b.WriteString(`, acr_values="`)
 		b.WriteString(strings.ReplaceAll(su.ACRValues, `"`, ""))

@@ -11,6 +11,7 @@ package identity
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -47,7 +48,12 @@ func New(cfg *config.Config) (pipeline.Stage, error) {
 	if !cfg.Identity.Configured() {
 		return nil, nil
 	}
-	v, err := token.New(context.Background(), Options(cfg))
+	o := Options(cfg)
+	// Stage setups get no logger (stage.Setup has none to give); like the
+	// ip_rules and waf stages' file watchers, key-refresh events go to
+	// slog.Default().
+	o.Logger = slog.Default()
+	v, err := token.New(context.Background(), o)
 	if err != nil {
 		return nil, cfg.Errorf("identity", "%v", err)
 	}
