@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-sec/vigil/internal/authz/consent"
 	"github.com/vigil-sec/vigil/internal/event"
 )
 
@@ -27,6 +28,8 @@ var (
 	// ErrBadCursor is returned by the List methods when the cursor was not
 	// produced by the same List method (malformed, truncated, from another list).
 	ErrBadCursor = errors.New("store: bad cursor")
+	// ErrConflict is returned by InsertConsent for an id already stored.
+	ErrConflict = errors.New("store: already exists")
 )
 
 // Page limits.
@@ -91,6 +94,16 @@ type Store interface {
 	PutSetting(ctx context.Context, key string, value []byte) (version int64, err error)
 	// GetSetting returns the stored bytes and version, or ErrNotFound.
 	GetSetting(ctx context.Context, key string) (value []byte, version int64, err error)
+	// InsertConsent stores a new consent grant (its ID from consent.NewID);
+	// an ID already stored is ErrConflict.
+	InsertConsent(ctx context.Context, g consent.Grant) error
+	// GetConsent returns one grant, or ErrNotFound.
+	GetConsent(ctx context.Context, id string) (consent.Grant, error)
+	// RevokeConsent marks a grant revoked at at and returns it; revoking
+	// it again keeps the first revocation time. Unknown id: ErrNotFound.
+	RevokeConsent(ctx context.Context, id string, at time.Time) (consent.Grant, error)
+	// ListConsents returns grants in id (creation) order.
+	ListConsents(ctx context.Context, f ConsentFilter) (Page[consent.Grant], error)
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	// Close releases the database.

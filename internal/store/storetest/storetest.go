@@ -46,6 +46,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"PruneByAge", testPruneByAge},
 		{"PruneByCount", testPruneByCount},
 		{"Settings", testSettings},
+		{"Consents", testConsents},
 		{"SettingsConcurrentVersions", testSettingsConcurrent},
 		{"MigrationsRerunNoop", testMigrationsRerun},
 		{"ConcurrentOpen", testConcurrentOpen},
