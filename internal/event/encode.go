@@ -197,6 +197,22 @@ func (ev *Event) AppendJSON(b []byte) []byte {
 		b = appendOpt(b, "detail", a.Detail)
 		b = append(b, '}')
 	}
+	if c := ev.Consent; c != nil {
+		b = appendKey(b, "consent", true)
+		b = append(b, `{"action":`...)
+		b = appendString(b, c.Action)
+		b = appendKey(b, "id", true)
+		b = appendString(b, c.ID)
+		b = appendKey(b, "subject", true)
+		b = appendString(b, c.Subject)
+		b = appendKey(b, "grantee", true)
+		b = appendString(b, c.Grantee)
+		b = appendKey(b, "scope", true)
+		b = appendString(b, c.Scope)
+		b = appendOpt(b, "resource", c.Resource)
+		b = appendOpt(b, "expires_at", c.ExpiresAt)
+		b = append(b, '}')
+	}
 	return append(b, '}')
 }
 

@@ -11,7 +11,8 @@ import "time"
 type Event struct {
 	// Type is empty for transaction events; other records that share the
 	// events stream set it ("alert" for discovery change alerts,
-	// "stage_failure" for a stage that panicked, timed out or failed).
+	// "stage_failure" for a stage that panicked, timed out or failed,
+	// "consent" for a consent grant or revocation).
 	Type        string      `json:"type,omitempty"`
 	TxnID       string      `json:"txn_id"`
 	ParentTxnID string      `json:"parent_txn_id,omitempty"`
@@ -31,6 +32,19 @@ type Event struct {
 	Error       string      `json:"error,omitempty"`
 	Latency     Latency     `json:"latency_ms"`
 	Alert       *Alert      `json:"alert,omitempty"`
+	Consent     *Consent    `json:"consent,omitempty"`
+}
+
+// Consent is a consent grant or revocation made through the control
+// plane's API, carried by an Event whose Type is "consent".
+type Consent struct {
+	Action    string `json:"action"` // grant, revoke
+	ID        string `json:"id"`
+	Subject   string `json:"subject"`
+	Grantee   string `json:"grantee"`
+	Scope     string `json:"scope"`
+	Resource  string `json:"resource,omitempty"`
+	ExpiresAt string `json:"expires_at,omitempty"` // RFC 3339
 }
 
 // Alert is a change that discovery noticed (a new endpoint, a new sensitive

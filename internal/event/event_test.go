@@ -28,7 +28,10 @@ func sample() *Event {
 }
 
 func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
-	for _, ev := range []*Event{sample(), {TxnID: "x", Time: time.Unix(0, 0)}, {Type: "alert", Alert: &Alert{Kind: "k"}}} {
+	for _, ev := range []*Event{sample(), {TxnID: "x", Time: time.Unix(0, 0)}, {Type: "alert", Alert: &Alert{Kind: "k"}},
+		{Type: "consent", Consent: &Consent{Action: "grant", ID: "cs_1", Subject: "u\"1", Grantee: "app", Scope: "s"}},
+		{Type: "consent", Consent: &Consent{Action: "revoke", ID: "cs_1", Subject: "u", Grantee: "app", Scope: "*", Resource: "/orders/**",
+			ExpiresAt: "2026-12-08T00:00:00Z"}}} {
 		var fast, std Event
 		line := ev.AppendJSON(nil)
 		if err := json.Unmarshal(line, &fast); err != nil {
