@@ -167,6 +167,7 @@ func (s *Stack) assemble(cfg *config.Config, eng *discovery.Engine, po control.O
 	s.Plane = plane
 	s.API.Discovery = eng
 	s.API.Config = plane
+	s.API.Consents = plane
 	return nil
 }
 

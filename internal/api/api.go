@@ -42,6 +42,8 @@ type Server struct {
 	Discovery *discovery.Engine
 	// Config distributes configuration; nil disables /api/v1/config.
 	Config ConfigPublisher
+	// Consents keeps consent grants; nil disables /api/v1/consents.
+	Consents ConsentService
 	// Token is the bearer token (required).
 	Token string
 	Log   *slog.Logger
@@ -81,6 +83,10 @@ func (s *Server) routes() []route {
 		{"GET /api/v1/events", s.listEvents},
 		{"GET /api/v1/config", s.getConfig},
 		{"PUT /api/v1/config", s.putConfig},
+		{"POST /api/v1/consents", s.grantConsent},
+		{"GET /api/v1/consents", s.listConsents},
+		{"GET /api/v1/consents/{id}", s.getConsent},
+		{"DELETE /api/v1/consents/{id}", s.revokeConsent},
 		{"GET /api/v1/spec", func(w http.ResponseWriter, _ *http.Request) error {
 			w.Header().Set("Content-Type", "application/json")
 			_, err := w.Write(selfSpec)

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-sec/vigil/internal/authz"
+	"github.com/vigil-sec/vigil/internal/authz/consent"
 	"github.com/vigil-sec/vigil/internal/authz/policy"
 	"github.com/vigil-sec/vigil/internal/authz/token"
 	"github.com/vigil-sec/vigil/internal/config"
@@ -246,29 +247,28 @@ func jsonValue(v any) (any, error) {
 	return out, err
 }
 
-// testGrants answers consent() from the current case's grants. Cases run
-// one after another, each setting its own.
-type testGrants struct{ grants []config.PolicyTestConsent }
+// testGrants answers consent() from the current case's grants, matched
+// as the data planes' consent cache matches them. Cases run one after
+// another, each setting its own.
+type testGrants struct{ grants []consent.Grant }
 
-func (g *testGrants) set(gs []config.PolicyTestConsent) { g.grants = gs }
+func (g *testGrants) set(cs []config.PolicyTestConsent) {
+	g.grants = g.grants[:0]
+	for _, c := range cs {
+		gr := consent.Grant{Subject: c.Subject, Grantee: c.Grantee, Scope: c.Scope, Resource: c.Resource}
+		if !c.Expires.IsZero() {
+			t := c.Expires.Time
+			gr.ExpiresAt = &t
+		}
+		g.grants = append(g.grants, gr)
+	}
+}
 
 // Granted implements policy.ConsentChecker.
 func (g *testGrants) Granted(subject, grantee, scope, resource string, at time.Time) bool {
-	for _, c := range g.grants {
-		if c.Subject != subject || c.Grantee != grantee || c.Scope != scope {
-			continue
-		}
-		if !c.Expires.IsZero() && !at.Before(c.Expires.Time) {
-			continue
-		}
-		switch {
-		case c.Resource == "" || c.Resource == "*":
-			return true
-		case strings.HasSuffix(c.Resource, "*"):
-			if strings.HasPrefix(resource, strings.TrimSuffix(c.Resource, "*")) {
-				return true
-			}
-		case c.Resource == resource:
+	for i := range g.grants {
+		c := &g.grants[i]
+		if c.Subject == subject && c.Grantee == grantee && c.ActiveAt(at) && c.Covers(scope, resource) {
 			return true
 		}
 	}

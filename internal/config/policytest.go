@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/vigil-sec/vigil/internal/authz/consent"
 	"github.com/vigil-sec/vigil/internal/endpoint"
 )
 
@@ -123,8 +124,9 @@ type PolicyTestConsent struct {
 	Subject string `yaml:"subject"`
 	Grantee string `yaml:"grantee"`
 	Scope   string `yaml:"scope"`
-	// Resource is a request path; a final * matches any path it
-	// prefixes; empty or * matches every path.
+	// Resource is a path pattern, as a grant's (consent.Grant): segments
+	// compared with path.Match, "**" spanning any number of segments;
+	// empty or "**" matches every path.
 	Resource string `yaml:"resource"`
 	// Expires, when set, ends the grant (RFC 3339).
 	Expires Timestamp `yaml:"expires"`
@@ -359,8 +361,9 @@ func (t *PolicyTest) validate(add addFunc, p string, names map[string]int, i int
 		add(p+".behavior", "distinct_objects and rate must not be negative")
 	}
 	for j, c := range t.Consents {
-		if c.Subject == "" || c.Grantee == "" || c.Scope == "" {
-			add(fmt.Sprintf("%s.consents[%d]", p, j), "needs subject, grantee and scope")
+		g := consent.Grant{Subject: c.Subject, Grantee: c.Grantee, Scope: c.Scope, Resource: c.Resource}
+		if err := g.Validate(); err != nil {
+			add(fmt.Sprintf("%s.consents[%d]", p, j), "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 		}
 	}
 }

@@ -1,7 +1,8 @@
 // Package control is the control plane: it consumes transaction events from
 // the bus (a durable consumer shared by every replica, at-least-once,
 // stored idempotently by txn_id), keeps the inventory in the store, enforces
-// retention, and distributes configuration overlays to the data planes.
+// retention, and distributes configuration overlays and consent grants to
+// the data planes.
 package control
 
 import (
@@ -127,6 +128,7 @@ func (p *Plane) Run(ctx context.Context) error {
 	defer adopt.Stop()
 	var pending []event.Event // alerts not stored yet
 	p.prune(ctx)
+	p.reconcileConsents(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -154,6 +156,7 @@ func (p *Plane) Run(ctx context.Context) error {
 			}
 		case <-prune.C:
 			p.prune(ctx)
+			p.reconcileConsents(ctx)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-sec/vigil/internal/authz/consent"
 	"github.com/vigil-sec/vigil/internal/bus"
 	"github.com/vigil-sec/vigil/internal/config"
 	"github.com/vigil-sec/vigil/internal/discovery"
@@ -27,10 +28,14 @@ type DataPlane struct {
 	Discovery *discovery.Service
 	Bus       *bus.Bus
 	Publisher *bus.Publisher
-	ownBus    bool
-	log       *slog.Logger
-	opts      DataPlaneOptions
-	placement string
+	// Consents are the consent grants the control plane distributes,
+	// answering the consent() policy function; kept in consentFile.
+	Consents    *consent.Cache
+	consentFile string
+	ownBus      bool
+	log         *slog.Logger
+	opts        DataPlaneOptions
+	placement   string
 }
 
 // DataPlaneOptions add to Options what assembling a data plane needs.
@@ -79,6 +84,21 @@ func StartDataPlane(ctx context.Context, cfg *config.Config, opts Options, log *
 		dp.Discovery = svc
 		opts.Deps.Discovery = stagediscovery.New(svc.Engine)
 	}
+	if opts.Deps.Consent == nil {
+		dp.Consents = consent.NewCache()
+		dp.consentFile = cfg.Identity.Consent.CacheFile
+		if dp.consentFile == "" && cfg.DataDir != "" {
+			dp.consentFile = filepath.Join(cfg.DataDir, "consent.json")
+		}
+		if dp.consentFile != "" {
+			// A data plane that starts while the bus is down enforces the
+			// grants it knew; a broken file is reported and replaced.
+			if err := dp.Consents.Load(dp.consentFile); err != nil {
+				log.Error("consent cache not loaded; starting with none", "err", err)
+			}
+		}
+		opts.Deps.Consent = dp.Consents
+	}
 	opts.Logger = log
 	g, err := New(cfg, opts)
 	if err != nil {
@@ -92,6 +112,11 @@ func StartDataPlane(ctx context.Context, cfg *config.Config, opts Options, log *
 		g.Metrics.CounterFunc("vigil_discovery_dropped_total", "Observations dropped because the discovery queue was full.",
 			func() float64 { return float64(eng.Dropped()) })
 		g.Metrics.GaugeFunc("vigil_discovery_endpoints", "Endpoints in the inventory.", func() float64 { return float64(eng.Len()) })
+	}
+	if c := dp.Consents; c != nil {
+		g.Metrics.GaugeFunc("vigil_consent_grants", "Active consent grants this data plane holds.", func() float64 { return float64(c.Len()) })
+		g.Metrics.CounterFunc("vigil_consent_invalid_total", "Consent values from the bus that were not a usable grant.",
+			func() float64 { return float64(c.Invalid()) })
 	}
 	if p := dp.Publisher; p != nil {
 		g.Metrics.CounterFunc("vigil_bus_events_published_total", "Events acknowledged by the bus.", func() float64 { return float64(p.Published()) })
@@ -112,6 +137,9 @@ func (dp *DataPlane) Serve(ctx context.Context) error {
 	defer cancel()
 	if dp.Bus != nil {
 		go dp.watchOverlay(ctx)
+		if dp.Consents != nil {
+			go dp.watchConsents(ctx)
+		}
 	}
 	if dp.ownBus && dp.Discovery != nil {
 		go dp.publishProfiles(ctx)
@@ -146,6 +174,35 @@ func (dp *DataPlane) watchOverlay(ctx context.Context) {
 	})
 	if err != nil && ctx.Err() == nil {
 		dp.log.Error("config watch stopped", "err", err)
+	}
+}
+
+// watchConsents follows the grants the control plane distributes (a
+// revocation is seen within milliseconds) and saves them to the cache file
+// when they changed, every two seconds and at shutdown.
+func (dp *DataPlane) watchConsents(ctx context.Context) {
+	go func() {
+		if err := dp.Bus.WatchPrefix(ctx, consent.KeyPrefix, dp.Consents); err != nil && ctx.Err() == nil {
+			dp.log.Error("consent watch stopped", "err", err)
+		}
+	}()
+	if dp.consentFile == "" {
+		return
+	}
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if err := dp.Consents.Save(dp.consentFile); err != nil {
+				dp.log.Warn("consent cache not saved", "err", err)
+			}
+			return
+		case <-t.C:
+			if err := dp.Consents.Save(dp.consentFile); err != nil {
+				dp.log.Warn("consent cache not saved", "err", err)
+			}
+		}
 	}
 }
 
