@@ -168,6 +168,7 @@ func (s *Stack) assemble(cfg *config.Config, eng *discovery.Engine, po control.O
 	s.API.Discovery = eng
 	s.API.Config = plane
 	s.API.Consents = plane
+	s.API.Graph = plane
 	return nil
 }
 

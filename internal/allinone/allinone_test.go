@@ -92,6 +92,26 @@ routes: [{name: main, upstream: %q}]
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// The call graph and the risk of what was called (loopback callers
+	// are internal; plaintext and anonymous).
+	for {
+		code, out := api("GET", "/api/v1/connections", "")
+		items, _ := out["items"].([]any)
+		if code == 200 && len(items) == 1 && items[0].(map[string]any)["requests"] == float64(25) {
+			if e := items[0].(map[string]any); e["source"] != "internal" || e["mtls"] != false {
+				t.Fatalf("edge %v", e)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connections: %d %v", code, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code, out := api("GET", "/api/v1/risk", ""); code != 200 || len(out["items"].([]any)) != 1 ||
+		len(out["items"].([]any)[0].(map[string]any)["reasons"].([]any)) == 0 {
+		t.Fatalf("risk: %d %v", code, out)
+	}
 	if code, _ := api("PUT", "/api/v1/config", "mode: monitor\n"); code != 200 {
 		t.Fatalf("PUT config: %d", code)
 	}

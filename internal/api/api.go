@@ -44,6 +44,9 @@ type Server struct {
 	Config ConfigPublisher
 	// Consents keeps consent grants; nil disables /api/v1/consents.
 	Consents ConsentService
+	// Graph serves the call graph and the risk scores; nil disables
+	// /api/v1/connections and /api/v1/risk.
+	Graph GraphService
 	// Token is the bearer token (required).
 	Token string
 	Log   *slog.Logger
@@ -93,7 +96,8 @@ func (s *Server) routes() []route {
 			return err
 		}},
 	}
-	for _, p := range []string{"connections", "risk", "audit/checkpoint", "audit/proof", "audit/lineage/{txn_id}"} {
+	rs = append(rs, route{"GET /api/v1/connections", s.listConnections}, route{"GET /api/v1/risk", s.listRisk})
+	for _, p := range []string{"audit/checkpoint", "audit/proof", "audit/lineage/{txn_id}"} {
 		rs = append(rs, route{"GET /api/v1/" + p, func(http.ResponseWriter, *http.Request) error {
 			return errorf(http.StatusNotImplemented, "not_implemented", "this part of the API arrives with a later release")
 		}})

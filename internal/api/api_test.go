@@ -198,7 +198,7 @@ func TestEveryRouteRequiresAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Store: st, Discovery: eng, Config: plane, Consents: plane, Token: testToken}
+	s := &Server{Store: st, Discovery: eng, Config: plane, Consents: plane, Graph: plane, Token: testToken}
 	base := serve(t, s)
 	routes := s.routes()
 	if len(routes) < 10 {

@@ -23,6 +23,7 @@ import (
 	"github.com/vigil-sec/vigil/internal/config"
 	"github.com/vigil-sec/vigil/internal/discovery"
 	"github.com/vigil-sec/vigil/internal/event"
+	"github.com/vigil-sec/vigil/internal/risk"
 	"github.com/vigil-sec/vigil/internal/store"
 )
 
@@ -76,6 +77,8 @@ type Plane struct {
 	// alerts wait here between the engine and the store (RaiseAlerts).
 	alerts        chan event.Event
 	alertsDropped atomic.Uint64
+	// edges count the call graph between flushes (connections.go).
+	edges *risk.Aggregator
 }
 
 // alertQueue bounds the alerts raised and not yet stored.
@@ -96,7 +99,7 @@ func New(o Options) (*Plane, error) {
 		o.Logger = slog.Default()
 	}
 	return &Plane{o: o, log: o.Logger, flushed: map[string]int64{}, shape: map[string]string{}, profiles: newProfileSet(),
-		alerts: make(chan event.Event, alertQueue)}, nil
+		alerts: make(chan event.Event, alertQueue), edges: risk.NewAggregator()}, nil
 }
 
 // Run consumes, flushes and prunes until ctx ends.
@@ -252,6 +255,11 @@ func (p *Plane) Ingest(ctx context.Context, evs []event.Event) error {
 	if err != nil {
 		return fmt.Errorf("store events: %w", err)
 	}
+	for i := range evs {
+		if fresh[i] {
+			p.edges.Add(&evs[i]) // redelivered transactions: counted once
+		}
+	}
 	if p.o.FeedEngine && p.o.Engine != nil {
 		for i := range evs {
 			ev := &evs[i]
@@ -323,9 +331,11 @@ func isMask(v string) bool {
 	return at == 4 && v[1:4] == "***"
 }
 
-// Flush writes the inventory's changes since the last flush to the store.
-// Hits are sent as deltas, so replicas sharing a database add up.
+// Flush writes the call graph and the inventory's changes since the last
+// flush to the store. Hits and edge counters are sent as deltas, so
+// replicas sharing a database add up.
 func (p *Plane) Flush(ctx context.Context) error {
+	p.flushEdges(ctx)
 	if p.o.Engine == nil {
 		return nil
 	}

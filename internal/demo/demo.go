@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/vigil-sec/vigil/internal/demo/traffic"
 	"github.com/vigil-sec/vigil/internal/discovery"
 	"github.com/vigil-sec/vigil/internal/event"
+	"github.com/vigil-sec/vigil/internal/risk"
 	"github.com/vigil-sec/vigil/internal/server"
 )
 
@@ -60,7 +62,9 @@ type Result struct {
 	// ShoppersRefused those Vigil refused, by "layer rule".
 	Shoppers        int
 	ShoppersRefused map[string]int
-	Dir             string
+	// Risk is the residual connectivity risk of what the shoppers called.
+	Risk []risk.Score
+	Dir  string
 }
 
 // Run runs the demo until ctx ends or Duration passes.
@@ -109,7 +113,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("demo config: %w", err)
 	}
 	attacks := newAttackLog()
-	dp, err := server.StartDataPlane(ctx, cfg, server.Options{Placement: "gateway", Sinks: []event.Sink{attacks}}, o.Logger,
+	graph := risk.NewAggregator()
+	dp, err := server.StartDataPlane(ctx, cfg, server.Options{Placement: "gateway", Sinks: []event.Sink{attacks, graph}}, o.Logger,
 		server.DataPlaneOptions{Discovery: discovery.ServiceOptions{Settle: 2 * time.Second}})
 	if err != nil {
 		return nil, err
@@ -174,7 +179,48 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.Shoppers, res.ShoppersRefused = attacks.shopperRefusals()
 	attacks.print(o.Out, res.Attacks)
 	printInventory(o.Out, res.Endpoints)
+	res.Risk = risk.AssessAll(graph.Drain(), inventoryOf(res.Endpoints))
+	printRisk(o.Out, res.Risk)
 	return res, nil
+}
+
+// inventoryOf summarizes discovered endpoints per host for the risk score.
+func inventoryOf(eps []discovery.Endpoint) func(string) risk.Inventory {
+	return func(host string) risk.Inventory {
+		var inv risk.Inventory
+		classes := map[string]bool{}
+		h, _, err := net.SplitHostPort(host)
+		if err != nil {
+			h = host
+		}
+		for _, ep := range eps {
+			if ep.Host != h && ep.Host != host {
+				continue
+			}
+			inv.Endpoints++
+			if !ep.Protected {
+				inv.Unprotected++
+			}
+			for _, c := range ep.Sensitive {
+				classes[c] = true
+			}
+		}
+		for c := range classes {
+			inv.Sensitive = append(inv.Sensitive, c)
+		}
+		slices.Sort(inv.Sensitive)
+		return inv
+	}
+}
+
+func printRisk(w io.Writer, scores []risk.Score) {
+	fmt.Fprintln(w, "\nResidual connectivity risk (GET /api/v1/risk under vigil up):")
+	for _, s := range scores {
+		fmt.Fprintf(w, "  %s: %d (%s), %d requests from %s\n", s.Workload, s.Score, s.Level, s.Requests, strings.Join(s.Callers, ", "))
+		for _, r := range s.Reasons {
+			fmt.Fprintf(w, "    +%-4g %s\n", r.Points, r.Detail)
+		}
+	}
 }
 
 func gatewayConfig(o Options, dir, spec, jwks string, routes []shop.Route) string {

@@ -131,10 +131,16 @@ func TestRun(t *testing.T) {
 
 	// The user sees the URLs, a summary and the inventory.
 	text := out.String()
-	for _, w := range []string{gwURL, adminURL + "/metrics", "Discovered endpoints", "/products/{parameter}"} {
+	for _, w := range []string{gwURL, adminURL + "/metrics", "Discovered endpoints", "/products/{parameter}", "Residual connectivity risk"} {
 		if !strings.Contains(text, w) {
 			t.Errorf("output does not show %q:\n%s", w, text)
 		}
+	}
+	// The shop is reached in plaintext, so its risk says so, with reasons.
+	if len(res.Risk) == 0 || res.Risk[0].Score == 0 || len(res.Risk[0].Reasons) == 0 || res.Risk[0].Endpoints == 0 {
+		t.Errorf("risk %+v", res.Risk)
+	} else if !strings.Contains(text, res.Risk[0].Reasons[0].Detail) {
+		t.Errorf("output lacks the risk reason %q", res.Risk[0].Reasons[0].Detail)
 	}
 
 	// Every kind of attack was sent, and the gateway's events say which
@@ -199,6 +205,8 @@ func TestRun(t *testing.T) {
 		case strings.HasPrefix(l, "Discovered endpoints ("):
 			fmt.Sscanf(l, "Discovered endpoints (%d", &header)
 			inInventory = true
+		case l == "":
+			inInventory = false
 		case inInventory && strings.HasPrefix(l, "  ") && !strings.Contains(l, "METHOD"):
 			listed++
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigil-sec/vigil/internal/event"
+	"github.com/vigil-sec/vigil/internal/risk"
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
 )
@@ -108,3 +109,38 @@ func cpuTime() time.Duration {
 
 func BenchmarkIngestSQLite(b *testing.B)   { benchIngest(b, storetest.SQLite) }
 func BenchmarkIngestPostgres(b *testing.B) { benchIngest(b, storetest.Postgres) }
+
+// benchConnections upserts batches of 2,000 call-graph deltas, half of them
+// edges already stored, and reports edges/s.
+func benchConnections(b *testing.B, newDB storetest.NewDB) {
+	const batch = 2000
+	dsn, dir := newDB(b)
+	ctx := context.Background()
+	s, err := store.Open(ctx, dsn, dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	buf := make([]risk.Edge, batch)
+	t0 := time.Now()
+	var n, round int
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range buf {
+			// Each round shares half its edges with the one before.
+			k := round*batch/2 + i
+			buf[i] = risk.Edge{Source: "caller-" + strconv.Itoa(k%97), Destination: "svc-" + strconv.Itoa(k),
+				Requests: 5, Authenticated: 4, MTLS: 3, TLS13: 5, TLSVersion: "TLS 1.3", Cipher: "TLS_AES_128_GCM_SHA256",
+				Group: "X25519", FirstSeen: t0, LastSeen: t0.Add(time.Duration(round))}
+		}
+		if err := s.UpsertConnections(ctx, buf); err != nil {
+			b.Fatal(err)
+		}
+		n += batch
+		round++
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "edges/s")
+}
+
+func BenchmarkConnectionsSQLite(b *testing.B)   { benchConnections(b, storetest.SQLite) }
+func BenchmarkConnectionsPostgres(b *testing.B) { benchConnections(b, storetest.Postgres) }

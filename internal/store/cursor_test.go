@@ -22,6 +22,29 @@ func TestCursorRoundTrip(t *testing.T) {
 			t.Errorf("endpoint cursor %+v -> %+v, %v", c, got, err)
 		}
 	}
+	for _, id := range []string{"", "0123456789abcdef", "h|x\"ü"} {
+		got, err := decodeConnectionCursor(encodeConnectionCursor(id))
+		if err != nil || got != id {
+			t.Errorf("connection cursor %q -> %q, %v", id, got, err)
+		}
+	}
+}
+
+func TestConnectionCursorRejects(t *testing.T) {
+	for _, c := range []string{
+		"!!!", "W10", "e30",
+		encodeEventCursor(eventCursor{TimeNS: 5, Seq: 9}),
+		encodeEndpointCursor(endpointCursor{Host: "h", Path: "/p", Method: "GET"}),
+		encodeCursor([]any{cursorConsents, "cs_1"}),
+		encodeCursor([]any{cursorConnections, 1}),
+		encodeCursor([]any{cursorConnections, "a", "b"}),
+		encodeCursor([]any{cursorConnections, "a\x00"}),
+		encodeConnectionCursor("0123456789abcdef")[:10],
+	} {
+		if _, err := decodeConnectionCursor(c); !errors.Is(err, ErrBadCursor) {
+			t.Errorf("decodeConnectionCursor(%q) error = %v, want ErrBadCursor", c, err)
+		}
+	}
 }
 
 func TestCursorRejects(t *testing.T) {
@@ -61,6 +84,7 @@ func TestCursorRejects(t *testing.T) {
 func FuzzDecodeCursor(f *testing.F) {
 	f.Add(encodeEventCursor(eventCursor{TimeNS: 1768654263123456000, Seq: 7}))
 	f.Add(encodeEndpointCursor(endpointCursor{Host: "shop.example", Path: "/cart/items/{parameter}", Method: "GET"}))
+	f.Add(encodeConnectionCursor("0123456789abcdef"))
 	f.Add("W10")
 	f.Add("")
 	f.Add("WyJldjEiLDEsMl0")
@@ -71,6 +95,13 @@ func FuzzDecodeCursor(f *testing.F) {
 			}
 		} else if !errors.Is(err, ErrBadCursor) {
 			t.Fatalf("event cursor %q: error %v is not ErrBadCursor", s, err)
+		}
+		if id, err := decodeConnectionCursor(s); err == nil {
+			if again, err := decodeConnectionCursor(encodeConnectionCursor(id)); err != nil || again != id {
+				t.Fatalf("connection cursor %q decoded to %q, which does not round-trip: %q, %v", s, id, again, err)
+			}
+		} else if !errors.Is(err, ErrBadCursor) {
+			t.Fatalf("connection cursor %q: error %v is not ErrBadCursor", s, err)
 		}
 		if c, err := decodeEndpointCursor(s); err == nil {
 			if again, err := decodeEndpointCursor(encodeEndpointCursor(c)); err != nil || again != c {

@@ -83,3 +83,49 @@ func TestSQLiteFileSettings(t *testing.T) {
 		t.Error("the read pool accepted a write")
 	}
 }
+
+// TestSQLiteConnectionListUsesIndexes: ListConnections pages in id order
+// through an index, filtered or not.
+func TestSQLiteConnectionListUsesIndexes(t *testing.T) {
+	ctx := context.Background()
+	s, err := openSQLite(ctx, memoryPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cur := encodeConnectionCursor("0123456789abcdef")
+	tests := []struct {
+		name string
+		f    ConnectionFilter
+		uses string
+	}{
+		{"all", ConnectionFilter{Cursor: cur}, "sqlite_autoindex_connections_1"},
+		{"source", ConnectionFilter{Source: "web", Cursor: cur}, "connections_source"},
+		{"destination", ConnectionFilter{Destination: "orders", Cursor: cur}, "connections_destination"},
+		{"both", ConnectionFilter{Source: "web", Destination: "orders"}, "connections_"},
+	}
+	for _, tc := range tests {
+		q, args, none, err := connectionsQuery(sqlitePH, tc.f, 10)
+		if err != nil || none {
+			t.Fatal(err, none)
+		}
+		rows, err := s.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		p := strings.Join(plan, "; ")
+		if strings.Contains(p, "TEMP B-TREE") || !strings.Contains(p, tc.uses) {
+			t.Errorf("%s: plan %q, want %s without a sort", tc.name, p, tc.uses)
+		}
+	}
+}

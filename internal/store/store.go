@@ -1,5 +1,6 @@
 // Package store is the control plane's persistent state: transaction events,
-// the endpoint inventory and small versioned settings documents. One
+// the endpoint inventory, consent grants, the workload call graph and small
+// versioned settings documents. One
 // interface, two backends selected by the config key `store` alone:
 // embedded SQLite (default, a file in data_dir, no cgo) and PostgreSQL
 // (shared by several control-plane replicas).
@@ -18,6 +19,7 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/authz/consent"
 	"github.com/vigil-sec/vigil/internal/event"
+	"github.com/vigil-sec/vigil/internal/risk"
 )
 
 // Errors callers can test with errors.Is.
@@ -104,6 +106,20 @@ type Store interface {
 	RevokeConsent(ctx context.Context, id string, at time.Time) (consent.Grant, error)
 	// ListConsents returns grants in id (creation) order.
 	ListConsents(ctx context.Context, f ConsentFilter) (Page[consent.Grant], error)
+	// UpsertConnections adds call-graph deltas (risk.Aggregator.Drain)
+	// into the stored edges, keyed by ID (risk.EdgeID(Source, Destination),
+	// filled in when empty), as risk.Edge.Merge does: counters are added,
+	// first_seen is the minimum, last_seen the maximum, and the TLS facts
+	// (TLSVersion, Cipher, Group) are replaced by those of a delta that
+	// has a TLS version or plaintext requests and whose LastSeen is at or
+	// after the stored one. A missing FirstSeen/LastSeen takes the other
+	// (or now). Two replicas upserting the same edge add up. One
+	// transaction per call; an edge with an empty source or destination,
+	// a foreign ID, text PostgreSQL cannot store or times outside
+	// 1678-2262 fails the whole call before anything is written.
+	UpsertConnections(ctx context.Context, edges []risk.Edge) error
+	// ListConnections returns edges ordered by ID.
+	ListConnections(ctx context.Context, f ConnectionFilter) (Page[risk.Edge], error)
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	// Close releases the database.

@@ -47,6 +47,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"PruneByCount", testPruneByCount},
 		{"Settings", testSettings},
 		{"Consents", testConsents},
+		{"Connections", testConnections},
 		{"SettingsConcurrentVersions", testSettingsConcurrent},
 		{"MigrationsRerunNoop", testMigrationsRerun},
 		{"ConcurrentOpen", testConcurrentOpen},

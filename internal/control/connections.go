@@ -1,0 +1,98 @@
+package control
+
+import (
+	"context"
+	"slices"
+
+	"github.com/vigil-sec/vigil/internal/risk"
+	"github.com/vigil-sec/vigil/internal/store"
+)
+
+// flushEdges writes the call graph counted since the last flush to the
+// store as deltas (replicas sharing a database add up); what could not be
+// written is kept for the next flush.
+func (p *Plane) flushEdges(ctx context.Context) {
+	es := p.edges.Drain()
+	if len(es) == 0 {
+		return
+	}
+	if err := p.o.Store.UpsertConnections(ctx, es); err != nil {
+		p.edges.Restore(es)
+		if ctx.Err() == nil {
+			p.log.Warn("connections flush failed; kept for the next one", "edges", len(es), "err", err)
+		}
+	}
+}
+
+// EdgesDropped counts call-graph edges not kept for want of room.
+func (p *Plane) EdgesDropped() uint64 { return p.edges.Dropped() }
+
+// Connections lists the stored call graph (api.GraphService).
+func (p *Plane) Connections(ctx context.Context, f store.ConnectionFilter) (store.Page[risk.Edge], error) {
+	return p.o.Store.ListConnections(ctx, f)
+}
+
+// maxGraph bounds the edges Risk reads.
+const maxGraph = risk.MaxEdges
+
+// Risk scores every workload API on the stored graph, riskiest first,
+// with the inventory's endpoints of each (api.GraphService).
+func (p *Plane) Risk(ctx context.Context) ([]risk.Score, error) {
+	var edges []risk.Edge
+	f := store.ConnectionFilter{Limit: store.MaxLimit}
+	for len(edges) < maxGraph {
+		page, err := p.o.Store.ListConnections(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		edges = append(edges, page.Items...)
+		if page.NextCursor == "" {
+			break
+		}
+		f.Cursor = page.NextCursor
+	}
+	inv := map[string]risk.Inventory{}
+	for _, e := range edges {
+		if _, ok := inv[e.Destination]; ok {
+			continue
+		}
+		i, err := p.inventoryOf(ctx, e.Destination)
+		if err != nil {
+			return nil, err
+		}
+		inv[e.Destination] = i
+	}
+	return risk.AssessAll(edges, func(w string) risk.Inventory { return inv[w] }), nil
+}
+
+// inventoryOf summarizes the inventory rows of a host: endpoints, those
+// no protection layer covered, and the data classes served.
+func (p *Plane) inventoryOf(ctx context.Context, host string) (risk.Inventory, error) {
+	var inv risk.Inventory
+	classes := map[string]bool{}
+	f := store.EndpointFilter{Host: hostOnly(host), Limit: store.MaxLimit}
+	for range 20 { // at most 20 pages of endpoints per host
+		page, err := p.o.Store.ListEndpoints(ctx, f)
+		if err != nil {
+			return inv, err
+		}
+		for _, ep := range page.Items {
+			inv.Endpoints++
+			if !ep.Protected {
+				inv.Unprotected++
+			}
+			for _, c := range ep.Sensitive {
+				classes[c] = true
+			}
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		f.Cursor = page.NextCursor
+	}
+	for c := range classes {
+		inv.Sensitive = append(inv.Sensitive, c)
+	}
+	slices.Sort(inv.Sensitive)
+	return inv, nil
+}
