@@ -3,7 +3,10 @@ package control
 import (
 	"context"
 	"slices"
+	"strings"
 
+	"github.com/vigil-sec/vigil/internal/discovery"
+	"github.com/vigil-sec/vigil/internal/event"
 	"github.com/vigil-sec/vigil/internal/risk"
 	"github.com/vigil-sec/vigil/internal/store"
 )
@@ -95,4 +98,75 @@ func (p *Plane) inventoryOf(ctx context.Context, host string) (risk.Inventory, e
 	}
 	slices.Sort(inv.Sensitive)
 	return inv, nil
+}
+
+// tlsAlertMemory bounds the (edge, TLS version, cipher) combinations this
+// plane remembers having alerted on; beyond it, the store's idempotent
+// insert still stores each alert once.
+const tlsAlertMemory = 4096
+
+// tlsAlerts raises an alert the first time an edge carries TLS 1.2 or
+// older, or a cipher suite that is not an AEAD: one per edge, version and
+// suite, stored once however many replicas see it (its txn_id is derived
+// from them).
+func (p *Plane) tlsAlerts(ctx context.Context, evs []event.Event, fresh []bool) {
+	var alerts []event.Event
+	for i := range evs {
+		ev := &evs[i]
+		if !fresh[i] || ev.TLS == nil || !risk.Relevant(ev) {
+			continue
+		}
+		kind, detail := tlsWeakness(ev.TLS)
+		if kind == "" {
+			continue
+		}
+		src, dst := risk.SourceOf(ev), risk.DestinationOf(ev)
+		id := "alert-tls-" + risk.EdgeID(src, dst) + "-" + kind + "-" + risk.EdgeID(ev.TLS.Version, ev.TLS.Cipher)[:8]
+		p.mu.Lock()
+		_, seen := p.tlsAlerted[id]
+		if !seen {
+			if len(p.tlsAlerted) >= tlsAlertMemory {
+				clear(p.tlsAlerted)
+			}
+			p.tlsAlerted[id] = struct{}{}
+		}
+		p.mu.Unlock()
+		if seen {
+			continue
+		}
+		alerts = append(alerts, event.Event{Type: "alert", TxnID: id, Time: ev.Time, Placement: "control", Decision: event.DecisionAllow,
+			Source: ev.Source, Destination: ev.Destination, TLS: ev.TLS,
+			Alert: &event.Alert{Kind: kind, Host: dst, Detail: src + " → " + dst + ": " + detail}})
+	}
+	if len(alerts) == 0 {
+		return
+	}
+	fresh, err := p.o.Store.InsertEvents(ctx, alerts)
+	if err != nil {
+		p.mu.Lock()
+		for _, a := range alerts {
+			delete(p.tlsAlerted, a.TxnID) // tried again on the next such event
+		}
+		p.mu.Unlock()
+		p.log.Warn("TLS alerts not stored", "alerts", len(alerts), "err", err)
+		return
+	}
+	for i, a := range alerts {
+		if fresh[i] && p.o.Notify != nil {
+			p.o.Notify(discovery.Alert{Kind: a.Alert.Kind, Host: a.Alert.Host, Detail: a.Alert.Detail, Time: a.Time})
+		}
+	}
+}
+
+// tlsWeakness names what is weak in a connection's TLS: legacy_tls (1.2
+// or older) or weak_cipher (not an AEAD suite), or "".
+func tlsWeakness(t *event.TLS) (kind, detail string) {
+	c := strings.ToUpper(t.Cipher)
+	switch {
+	case strings.Contains(c, "_CBC_") || strings.Contains(c, "RC4") || strings.Contains(c, "3DES") || strings.Contains(c, "_NULL_"):
+		return "weak_cipher", "TLS " + t.Version + " with " + t.Cipher + " (not an AEAD suite)"
+	case t.Version != "" && t.Version != "1.3" && t.Version != "TLS 1.3":
+		return "legacy_tls", "TLS " + t.Version + " (" + t.Cipher + ")"
+	}
+	return "", ""
 }

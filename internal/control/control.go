@@ -79,6 +79,8 @@ type Plane struct {
 	alertsDropped atomic.Uint64
 	// edges count the call graph between flushes (connections.go).
 	edges *risk.Aggregator
+	// tlsAlerted remembers the TLS alerts raised (p.mu).
+	tlsAlerted map[string]struct{}
 }
 
 // alertQueue bounds the alerts raised and not yet stored.
@@ -99,7 +101,8 @@ func New(o Options) (*Plane, error) {
 		o.Logger = slog.Default()
 	}
 	return &Plane{o: o, log: o.Logger, flushed: map[string]int64{}, shape: map[string]string{}, profiles: newProfileSet(),
-		alerts: make(chan event.Event, alertQueue), edges: risk.NewAggregator()}, nil
+		alerts: make(chan event.Event, alertQueue), edges: risk.NewAggregator(),
+		tlsAlerted: map[string]struct{}{}}, nil
 }
 
 // Run consumes, flushes and prunes until ctx ends.
@@ -260,6 +263,7 @@ func (p *Plane) Ingest(ctx context.Context, evs []event.Event) error {
 			p.edges.Add(&evs[i]) // redelivered transactions: counted once
 		}
 	}
+	p.tlsAlerts(ctx, evs, fresh)
 	if p.o.FeedEngine && p.o.Engine != nil {
 		for i := range evs {
 			ev := &evs[i]
