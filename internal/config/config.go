@@ -159,6 +159,104 @@ type Route struct {
 	// 401) or optional (default identity.default, else optional: a bad
 	// credential is still refused).
 	Identity string `yaml:"identity"`
+
+	// Upstreams is a pool of targets, instead of one upstream (the two
+	// are exclusive). Every target has the same scheme; upstream_ca and
+	// upstream_server_name apply to all of them.
+	Upstreams []Target `yaml:"upstreams"`
+	// Balance picks a target of the pool per request.
+	Balance *Balance `yaml:"balance"`
+	// HealthCheck probes every target actively.
+	HealthCheck *HealthCheck `yaml:"health_check"`
+	// Outlier ejects a target passively, after consecutive failures.
+	Outlier *Outlier `yaml:"outlier"`
+	// Retries retries idempotent requests on another target.
+	Retries *Retries `yaml:"retries"`
+}
+
+// Pooled reports whether the route forwards through an upstream pool
+// (upstreams, or an upstream with any pool key).
+func (r *Route) Pooled() bool {
+	return len(r.Upstreams) > 0 || r.Balance != nil || r.HealthCheck != nil || r.Outlier != nil || r.Retries != nil
+}
+
+// Targets returns the pool's targets: upstreams, or upstream as a pool
+// of one.
+func (r *Route) Targets() []Target {
+	if len(r.Upstreams) > 0 {
+		return r.Upstreams
+	}
+	return []Target{{URL: r.Upstream, Weight: 1}}
+}
+
+// Target is one member of an upstream pool. A bare URL is shorthand for
+// {url: URL}.
+type Target struct {
+	URL string `yaml:"url" shorthand:""`
+	// Weight is the target's share relative to the others: 1 (default)
+	// to 1000.
+	Weight int `yaml:"weight"`
+}
+
+// Balancing policies.
+const (
+	RoundRobin     = "round_robin"
+	LeastRequest   = "least_request"
+	ConsistentHash = "consistent_hash"
+)
+
+// Balance chooses the load-balancing policy of a pool.
+type Balance struct {
+	// Policy is round_robin (default, weighted), least_request (the less
+	// busy of two random targets) or consistent_hash.
+	Policy string `yaml:"policy"`
+	// HashOn is the consistent_hash key: header:NAME, cookie:NAME or ip
+	// (the client address, after trusted_proxies).
+	HashOn string `yaml:"hash_on"`
+}
+
+// HealthCheck is an active HTTP probe of every target of a pool.
+type HealthCheck struct {
+	// Path is requested with GET on every target (required).
+	Path string `yaml:"path"`
+	// Interval between probes of one target (default 10s).
+	Interval time.Duration `yaml:"interval"`
+	// Timeout of one probe (default 2s; below interval).
+	Timeout time.Duration `yaml:"timeout"`
+	// HealthyThreshold is how many passing probes in a row bring a
+	// target back (default 2).
+	HealthyThreshold int `yaml:"healthy_threshold"`
+	// UnhealthyThreshold is how many failing probes in a row take a
+	// target out (default 3).
+	UnhealthyThreshold int `yaml:"unhealthy_threshold"`
+	// ExpectStatus lists the statuses that pass (any 2xx when empty).
+	ExpectStatus []int `yaml:"expect_status"`
+}
+
+// Outlier is passive health: a target that fails consecutive_failures
+// requests in a row (a 5xx or no answer) is ejected for ejection_time,
+// times the number of ejections in a row (capped at 10).
+type Outlier struct {
+	ConsecutiveFailures int           `yaml:"consecutive_failures"` // default 5
+	EjectionTime        time.Duration `yaml:"ejection_time"`        // default 30s
+	// MaxEjectedPercent caps the share of a pool ejected at once
+	// (default 50); one target may always be ejected.
+	MaxEjectedPercent int `yaml:"max_ejected_percent"`
+}
+
+// Retries retries a failed request on another target of the pool. Only
+// idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE) with an empty or
+// buffered body are retried, and never once the response has started.
+type Retries struct {
+	// Attempts is the number of retries after the first try (default 1).
+	Attempts int `yaml:"attempts"`
+	// BudgetPercent caps retries in flight at this share of the route's
+	// requests in flight (default 20; at least 3 retries are allowed).
+	BudgetPercent int `yaml:"budget_percent"`
+	// On lists what is retried: connect_failure (no answer: refused,
+	// reset, closed), timeout (no response headers within timeout), or a
+	// 5xx status. Default [connect_failure, 502, 503, 504].
+	On []string `yaml:"on"`
 }
 
 // Match selects requests by host and path prefix.
@@ -432,6 +530,7 @@ func (c *Config) applyDefaults() {
 		if r.Mode == "" {
 			r.Mode = c.Mode
 		}
+		r.applyPoolDefaults()
 	}
 	for i := range c.Protect.RateLimits {
 		rl := &c.Protect.RateLimits[i]
@@ -572,11 +671,17 @@ func (c *Config) validate() Errors {
 		if !strings.HasPrefix(r.Match.PathPrefix, "/") {
 			add(p+".match.path_prefix", "%q must start with /", r.Match.PathPrefix)
 		}
-		if r.Upstream == "" {
-			add(p+".upstream", "required")
-		} else if u, err := url.Parse(r.Upstream); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "h2c") {
+		switch {
+		case r.Upstream != "" && len(r.Upstreams) > 0:
+			add(p+".upstreams", "upstream and upstreams are exclusive: give one URL or a pool")
+		case len(r.Upstreams) > 0:
+			// checked by validatePool
+		case r.Upstream == "":
+			add(p+".upstream", "required (or upstreams, a pool)")
+		case !upstreamURLOK(r.Upstream):
 			add(p+".upstream", "%q is not an http://, https:// or h2c:// URL with a host", r.Upstream)
 		}
+		c.validatePool(&r, p, add)
 		if r.UpstreamCA != "" {
 			if _, err := os.Stat(r.UpstreamCA); err != nil {
 				add(p+".upstream_ca", "%v", err)
@@ -688,4 +793,189 @@ func checkHostPattern(h string) error {
 		return fmt.Errorf("%q is not *, a host name or *.suffix", h)
 	}
 	return nil
+}
+
+func upstreamURLOK(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.Host != "" && (u.Scheme == "http" || u.Scheme == "https" || u.Scheme == "h2c")
+}
+
+// Pool defaults, applied when the key is present.
+const (
+	DefaultHealthInterval      = 10 * time.Second
+	DefaultHealthTimeout       = 2 * time.Second
+	DefaultHealthyThreshold    = 2
+	DefaultUnhealthyThreshold  = 3
+	DefaultConsecutiveFailures = 5
+	DefaultEjectionTime        = 30 * time.Second
+	DefaultMaxEjectedPercent   = 50
+	DefaultRetryBudgetPercent  = 20
+	MaxTargetWeight            = 1000
+	MaxRetryAttempts           = 10
+)
+
+// DefaultRetryOn is what retries.on defaults to.
+var DefaultRetryOn = []string{"connect_failure", "502", "503", "504"}
+
+func (r *Route) applyPoolDefaults() {
+	for i := range r.Upstreams {
+		if r.Upstreams[i].Weight == 0 {
+			r.Upstreams[i].Weight = 1
+		}
+	}
+	if b := r.Balance; b != nil && b.Policy == "" {
+		b.Policy = RoundRobin
+	}
+	if h := r.HealthCheck; h != nil {
+		if h.Interval == 0 {
+			h.Interval = DefaultHealthInterval
+		}
+		if h.Timeout == 0 {
+			h.Timeout = min(DefaultHealthTimeout, h.Interval)
+		}
+		if h.HealthyThreshold == 0 {
+			h.HealthyThreshold = DefaultHealthyThreshold
+		}
+		if h.UnhealthyThreshold == 0 {
+			h.UnhealthyThreshold = DefaultUnhealthyThreshold
+		}
+	}
+	if o := r.Outlier; o != nil {
+		if o.ConsecutiveFailures == 0 {
+			o.ConsecutiveFailures = DefaultConsecutiveFailures
+		}
+		if o.EjectionTime == 0 {
+			o.EjectionTime = DefaultEjectionTime
+		}
+		if o.MaxEjectedPercent == 0 {
+			o.MaxEjectedPercent = DefaultMaxEjectedPercent
+		}
+	}
+	if rt := r.Retries; rt != nil {
+		if rt.Attempts == 0 {
+			rt.Attempts = 1
+		}
+		if rt.BudgetPercent == 0 {
+			rt.BudgetPercent = DefaultRetryBudgetPercent
+		}
+		if len(rt.On) == 0 {
+			rt.On = append([]string(nil), DefaultRetryOn...)
+		}
+	}
+}
+
+// validatePool checks upstreams, balance, health_check, outlier and
+// retries of the route at path p.
+func (c *Config) validatePool(r *Route, p string, add addFunc) {
+	// A missing key is reported on the line of its parent.
+	inherit := func(path, parent string) {
+		if c.lines != nil && c.lines[path] == 0 {
+			c.lines[path] = c.lines[parent]
+		}
+	}
+	inherit(p+".health_check.path", p+".health_check")
+	inherit(p+".balance.hash_on", p+".balance")
+	scheme := ""
+	seen := map[string]int{}
+	for i, t := range r.Upstreams {
+		tp := fmt.Sprintf("%s.upstreams[%d]", p, i)
+		inherit(tp+".url", tp) // a bare URL (shorthand), or none
+		switch {
+		case t.URL == "":
+			add(tp+".url", "required")
+		case !upstreamURLOK(t.URL):
+			add(tp+".url", "%q is not an http://, https:// or h2c:// URL with a host", t.URL)
+		default:
+			u, _ := url.Parse(t.URL)
+			if scheme == "" {
+				scheme = u.Scheme
+			} else if u.Scheme != scheme {
+				add(tp+".url", "%q: every target of a pool has the same scheme (%s://)", t.URL, scheme)
+			}
+			if j, dup := seen[t.URL]; dup {
+				add(tp+".url", "duplicate target %q (also upstreams[%d]); use weight", t.URL, j)
+			} else {
+				seen[t.URL] = i
+			}
+		}
+		if t.Weight < 1 || t.Weight > MaxTargetWeight {
+			add(tp+".weight", "%d is not between 1 and %d", t.Weight, MaxTargetWeight)
+		}
+	}
+	if b := r.Balance; b != nil {
+		switch b.Policy {
+		case RoundRobin, LeastRequest:
+			if b.HashOn != "" {
+				add(p+".balance.hash_on", "applies to policy consistent_hash only")
+			}
+		case ConsistentHash:
+			if b.HashOn == "" {
+				add(p+".balance.hash_on", "required with policy consistent_hash (header:NAME, cookie:NAME or ip)")
+			} else if _, _, err := ParseHashOn(b.HashOn); err != nil {
+				add(p+".balance.hash_on", "%v", err)
+			}
+		default:
+			add(p+".balance.policy", "%q is not one of %s, %s, %s", b.Policy, RoundRobin, LeastRequest, ConsistentHash)
+		}
+	}
+	if h := r.HealthCheck; h != nil {
+		hp := p + ".health_check"
+		if h.Path == "" {
+			add(hp+".path", "required")
+		} else if !strings.HasPrefix(h.Path, "/") {
+			add(hp+".path", "%q must start with /", h.Path)
+		}
+		if h.Timeout >= h.Interval {
+			add(hp+".timeout", "%v must be shorter than interval (%v)", h.Timeout, h.Interval)
+		}
+		if h.HealthyThreshold < 1 {
+			add(hp+".healthy_threshold", "must be a positive number")
+		}
+		if h.UnhealthyThreshold < 1 {
+			add(hp+".unhealthy_threshold", "must be a positive number")
+		}
+		for i, s := range h.ExpectStatus {
+			if s < 100 || s > 599 {
+				add(fmt.Sprintf("%s.expect_status[%d]", hp, i), "%d is not an HTTP status", s)
+			}
+		}
+	}
+	if o := r.Outlier; o != nil {
+		if o.ConsecutiveFailures < 1 {
+			add(p+".outlier.consecutive_failures", "must be a positive number")
+		}
+		if o.MaxEjectedPercent < 1 || o.MaxEjectedPercent > 100 {
+			add(p+".outlier.max_ejected_percent", "%d is not between 1 and 100", o.MaxEjectedPercent)
+		}
+	}
+	if rt := r.Retries; rt != nil {
+		if rt.Attempts < 1 || rt.Attempts > MaxRetryAttempts {
+			add(p+".retries.attempts", "%d is not between 1 and %d", rt.Attempts, MaxRetryAttempts)
+		}
+		if rt.BudgetPercent < 1 || rt.BudgetPercent > 100 {
+			add(p+".retries.budget_percent", "%d is not between 1 and 100", rt.BudgetPercent)
+		}
+		for i, on := range rt.On {
+			if on == "connect_failure" || on == "timeout" {
+				continue
+			}
+			if n, err := strconv.Atoi(on); err == nil && n >= 500 && n <= 599 {
+				continue
+			}
+			add(fmt.Sprintf("%s.retries.on[%d]", p, i), "%q is not connect_failure, timeout or a 5xx status", on)
+		}
+	}
+}
+
+// ParseHashOn splits a consistent_hash key: header:NAME, cookie:NAME or
+// ip (name empty).
+func ParseHashOn(s string) (kind, name string, err error) {
+	if s == "ip" {
+		return "ip", "", nil
+	}
+	kind, name, ok := strings.Cut(s, ":")
+	if ok && (kind == "header" || kind == "cookie") && name != "" && !strings.ContainsAny(name, " \t:;=,") {
+		return kind, name, nil
+	}
+	return "", "", fmt.Errorf("%q is not header:NAME, cookie:NAME or ip", s)
 }

@@ -191,3 +191,112 @@ func TestOverlayKeepsFileName(t *testing.T) {
 		t.Fatalf("overlay of a local key: %v", err)
 	}
 }
+
+func TestParsePool(t *testing.T) {
+	c, err := Parse([]byte(`listen: {http: 127.0.0.1:1}
+routes:
+  - name: pool
+    upstreams:
+      - http://127.0.0.1:9001
+      - {url: http://127.0.0.1:9002, weight: 3}
+    balance: {policy: consistent_hash, hash_on: "header:X-User"}
+    health_check: {path: /healthz}
+    outlier: {}
+    retries: {attempts: 2}
+  - name: single
+    upstream: http://127.0.0.1:9003
+  - name: single-with-retries
+    upstream: http://127.0.0.1:9004
+    retries: {on: [connect_failure]}
+`), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Routes[0]
+	if !r.Pooled() || len(r.Targets()) != 2 || r.Upstreams[0] != (Target{URL: "http://127.0.0.1:9001", Weight: 1}) || r.Upstreams[1].Weight != 3 {
+		t.Fatalf("targets %+v", r.Upstreams)
+	}
+	if h := r.HealthCheck; h.Interval != DefaultHealthInterval || h.Timeout != DefaultHealthTimeout || h.HealthyThreshold != 2 || h.UnhealthyThreshold != 3 {
+		t.Fatalf("health defaults %+v", h)
+	}
+	if o := r.Outlier; o.ConsecutiveFailures != 5 || o.EjectionTime != 30*time.Second || o.MaxEjectedPercent != 50 {
+		t.Fatalf("outlier defaults %+v", o)
+	}
+	if rt := r.Retries; rt.Attempts != 2 || rt.BudgetPercent != 20 || strings.Join(rt.On, ",") != "connect_failure,502,503,504" {
+		t.Fatalf("retry defaults %+v", rt)
+	}
+	if c.Routes[1].Pooled() || c.Routes[1].Upstream == "" {
+		t.Fatalf("single upstream %+v", c.Routes[1])
+	}
+	if s := c.Routes[2]; !s.Pooled() || s.Targets()[0].URL != "http://127.0.0.1:9004" || s.Retries.Attempts != 1 {
+		t.Fatalf("single upstream with retries %+v", s)
+	}
+}
+
+func TestParsePoolErrors(t *testing.T) {
+	const head = "listen: {http: 127.0.0.1:1}\nroutes:\n  - name: a\n"
+	cases := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"upstream and upstreams", "    upstream: http://x\n    upstreams: [http://y]\n",
+			[]string{`t.yaml:5: routes[0].upstreams: upstream and upstreams are exclusive`}},
+		{"neither", "    match: {path_prefix: /}\n",
+			[]string{`routes[0].upstream: required (or upstreams, a pool)`}},
+		{"bad targets", "    upstreams:\n      - ftp://x\n      - {url: http://y, weight: 1001}\n      - {weight: 2}\n      - https://z\n      - http://y\n",
+			[]string{
+				`t.yaml:5: routes[0].upstreams[0].url: "ftp://x" is not an http://, https:// or h2c:// URL`,
+				`t.yaml:6: routes[0].upstreams[1].weight: 1001 is not between 1 and 1000`,
+				`routes[0].upstreams[2].url: required`,
+				`t.yaml:8: routes[0].upstreams[3].url: "https://z": every target of a pool has the same scheme (http://)`,
+				`t.yaml:9: routes[0].upstreams[4].url: duplicate target "http://y" (also upstreams[1])`,
+			}},
+		{"negative weight", "    upstreams: [{url: http://x, weight: -1}]\n",
+			[]string{`routes[0].upstreams[0].weight: -1 is not between 1 and 1000`}},
+		{"unknown target key", "    upstreams: [{url: http://x, wieght: 2}]\n",
+			[]string{`t.yaml:4: routes[0].upstreams[0].wieght: unknown field (did you mean "weight"?)`}},
+		{"bad policy", "    upstreams: [http://x]\n    balance: {policy: random}\n",
+			[]string{`t.yaml:5: routes[0].balance.policy: "random" is not one of round_robin, least_request, consistent_hash`}},
+		{"hash without key", "    upstreams: [http://x]\n    balance: {policy: consistent_hash}\n",
+			[]string{`routes[0].balance.hash_on: required with policy consistent_hash`}},
+		{"bad hash key", "    upstreams: [http://x]\n    balance: {policy: consistent_hash, hash_on: \"query:x\"}\n",
+			[]string{`t.yaml:5: routes[0].balance.hash_on: "query:x" is not header:NAME, cookie:NAME or ip`}},
+		{"hash key without hashing", "    upstreams: [http://x]\n    balance: {hash_on: ip}\n",
+			[]string{`routes[0].balance.hash_on: applies to policy consistent_hash only`}},
+		{"bad health check", "    upstreams: [http://x]\n    health_check:\n      path: healthz\n      interval: 1s\n      timeout: 2s\n      healthy_threshold: -1\n      expect_status: [200, 700]\n",
+			[]string{
+				`t.yaml:6: routes[0].health_check.path: "healthz" must start with /`,
+				`t.yaml:8: routes[0].health_check.timeout: 2s must be shorter than interval (1s)`,
+				`t.yaml:9: routes[0].health_check.healthy_threshold: must be a positive number`,
+				`routes[0].health_check.expect_status[1]: 700 is not an HTTP status`,
+			}},
+		{"health check without path", "    upstreams: [http://x]\n    health_check: {interval: 5s}\n",
+			[]string{`t.yaml:5: routes[0].health_check.path: required`}},
+		{"bad outlier", "    upstreams: [http://x]\n    outlier: {consecutive_failures: -2, max_ejected_percent: 150}\n",
+			[]string{`routes[0].outlier.consecutive_failures: must be a positive number`,
+				`routes[0].outlier.max_ejected_percent: 150 is not between 1 and 100`}},
+		{"bad outlier duration", "    upstreams: [http://x]\n    outlier: {ejection_time: long}\n",
+			[]string{`t.yaml:5: routes[0].outlier.ejection_time: "long" is not a valid duration`}},
+		{"bad retries", "    upstreams: [http://x]\n    retries:\n      attempts: 11\n      budget_percent: 101\n      on: [connect_failure, 404, reset]\n",
+			[]string{
+				`t.yaml:6: routes[0].retries.attempts: 11 is not between 1 and 10`,
+				`t.yaml:7: routes[0].retries.budget_percent: 101 is not between 1 and 100`,
+				`routes[0].retries.on[1]: "404" is not connect_failure, timeout or a 5xx status`,
+				`routes[0].retries.on[2]: "reset" is not connect_failure`,
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(head+tc.yaml), "t.yaml")
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("missing %q in:\n%v", w, err)
+				}
+			}
+		})
+	}
+}

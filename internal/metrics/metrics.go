@@ -17,6 +17,12 @@ type Metrics struct {
 	UpstreamErrors *prometheus.CounterVec
 	Rejected       *prometheus.CounterVec
 	Reloads        *prometheus.CounterVec
+	// Upstream pools (internal/proxy); the per-target healthy gauge is
+	// collected by the proxy from its live pools.
+	UpstreamEjections      *prometheus.CounterVec
+	UpstreamRetries        *prometheus.CounterVec
+	UpstreamRetriesRefused *prometheus.CounterVec
+	UpstreamPanic          *prometheus.CounterVec
 }
 
 // New registers the collectors (plus Go and process collectors) in a new
@@ -48,8 +54,21 @@ func New() *Metrics {
 		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_config_reloads_total", Help: "Configuration reloads, by result.",
 		}, []string{"result"}),
+		UpstreamEjections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_upstream_ejections_total", Help: "Targets ejected from their pool after consecutive failures, by route and target.",
+		}, []string{"route", "target"}),
+		UpstreamRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_upstream_retries_total", Help: "Requests retried on another target, by route.",
+		}, []string{"route"}),
+		UpstreamRetriesRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_upstream_retries_refused_total", Help: "Retries not made because the route's retry budget was spent, by route.",
+		}, []string{"route"}),
+		UpstreamPanic: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_upstream_panic_total", Help: "Requests sent to an unhealthy target because no target of the pool was healthy (panic mode), by route.",
+		}, []string{"route"}),
 	}
 	r.MustRegister(m.Requests, m.Latency, m.StageLatency, m.StageFailures, m.UpstreamErrors, m.Rejected, m.Reloads,
+		m.UpstreamEjections, m.UpstreamRetries, m.UpstreamRetriesRefused, m.UpstreamPanic,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -41,6 +41,9 @@ type forwarder struct {
 	// is a response inspector; respLimit caps what is buffered for it.
 	chain     *pipeline.Chain
 	respLimit int
+	// pool, when set, replaces target and upgrades: a target is picked
+	// per request (and per retry) from it.
+	pool *pool
 }
 
 // hopHeaders are removed in both directions (RFC 9110 §7.6.1).
@@ -68,8 +71,19 @@ func removeHopByHop(h http.Header) {
 }
 
 func (f *forwarder) ServeHTTP(w http.ResponseWriter, in *http.Request) {
+	target, upgrades := f.target, f.upgrades
+	var ex exchange
+	if f.pool != nil {
+		var ok bool
+		if ex, ok = f.pool.begin(w, in); !ok {
+			f.errh(w, in, errNoTarget)
+			return
+		}
+		defer ex.end()
+		target, upgrades = ex.t.url, ex.t.upgrades
+	}
 	if in.Header["Upgrade"] != nil && httpguts.HeaderValuesContainsToken(in.Header["Connection"], "Upgrade") {
-		f.upgrades.ServeHTTP(w, in)
+		upgrades.ServeHTTP(w, in)
 		return
 	}
 	out := new(http.Request)
@@ -86,17 +100,7 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, in *http.Request) {
 		out.Body = nb
 		defer nb.Close()
 	}
-	u := in.URL // only scheme and host change: what the stages saw stays true
-	if f.target.Path != "" || f.target.RawPath != "" {
-		cp := *in.URL // the upstream's base path must not leak into events
-		u = &cp
-		u.Path, u.RawPath = joinPath(f.target, in.URL)
-		out.URL = u
-	}
-	u.Scheme, u.Host = f.target.Scheme, f.target.Host
-	if u.RawQuery != "" {
-		u.RawQuery = cleanQuery(u.RawQuery)
-	}
+	setTarget(out, in, target)
 	h := out.Header
 	te := httpguts.HeaderValuesContainsToken(h["Te"], "trailers")
 	// The gateway's own trace headers are end-to-end whatever the client
@@ -118,19 +122,12 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, in *http.Request) {
 		h["User-Agent"] = noUserAgent // the transport then sends none
 	}
 
-	res, err := f.rt.RoundTrip(out)
-	if nb, ok := out.Body.(*noClose); ok {
-		if berr := nb.readErr(); berr != nil {
-			// The client's body failed (malformed chunking, a trickle
-			// past the read timeout, over the size limit): the client's
-			// fault, not the upstream's. An answer the upstream gave to
-			// the truncated request is not passed on as if it were to
-			// the request the client meant.
-			if err == nil {
-				res.Body.Close()
-			}
-			err = &ClientBodyError{Err: berr}
-		}
+	var res *http.Response
+	var err error
+	if f.pool != nil {
+		res, err = ex.roundTrip(f, out, in)
+	} else {
+		res, err = f.roundTrip(out)
 	}
 	if err != nil {
 		f.errh(w, in, err)
@@ -180,6 +177,41 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, in *http.Request) {
 			dst[http.TrailerPrefix+k] = vv
 		}
 	}
+}
+
+// setTarget points out at target: only scheme and host change, so what the
+// stages saw stays true, unless the target has a base path.
+func setTarget(out, in *http.Request, target *url.URL) {
+	u := in.URL
+	if target.Path != "" || target.RawPath != "" {
+		cp := *in.URL // the upstream's base path must not leak into events
+		u = &cp
+		u.Path, u.RawPath = joinPath(target, in.URL)
+	}
+	out.URL = u
+	u.Scheme, u.Host = target.Scheme, target.Host
+	if u.RawQuery != "" {
+		u.RawQuery = cleanQuery(u.RawQuery)
+	}
+}
+
+// roundTrip sends out once.
+func (f *forwarder) roundTrip(out *http.Request) (*http.Response, error) {
+	res, err := f.rt.RoundTrip(out)
+	if nb, ok := out.Body.(*noClose); ok {
+		if berr := nb.readErr(); berr != nil {
+			// The client's body failed (malformed chunking, a trickle
+			// past the read timeout, over the size limit): the client's
+			// fault, not the upstream's. An answer the upstream gave to
+			// the truncated request is not passed on as if it were to
+			// the request the client meant.
+			if err == nil {
+				res.Body.Close()
+			}
+			err = &ClientBodyError{Err: berr}
+		}
+	}
+	return res, err
 }
 
 // inspect runs the chain's response inspectors on res before anything of

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httputil"
 	"net/netip"
+	"net/url"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +39,7 @@ type Runtime struct {
 	norm     pathnorm.Options
 	stages   Stages
 	inflight atomic.Int64
+	health   *healthCollector
 }
 
 // Route is a route's runtime: its upstream, chain and cached metrics.
@@ -50,11 +53,13 @@ type Route struct {
 	requests  [4]prometheus.Counter
 	latency   [4]prometheus.Observer
 	upErrs    *prometheus.CounterVec
+	pool      *pool // nil for a single upstream
 }
 
 // NewRuntime builds a runtime from a validated config.
 func NewRuntime(cfg *config.Config, stages Stages, m *metrics.Metrics, log *slog.Logger) (*Runtime, error) {
-	rt := &Runtime{Config: cfg, limits: cfg.Listen.Limits, norm: cfg.Listen.Normalize.Options(), stages: stages}
+	rt := &Runtime{Config: cfg, limits: cfg.Listen.Limits, norm: cfg.Listen.Normalize.Options(), stages: stages,
+		health: healthCollectorFor(m)}
 	var prefixes []netip.Prefix
 	for _, p := range cfg.Listen.TrustedProxies {
 		pp, err := config.ParsePrefix(p)
@@ -68,10 +73,14 @@ func NewRuntime(cfg *config.Config, stages Stages, m *metrics.Metrics, log *slog
 	var specs []RouteSpec[*Route]
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
-		orig, target, err := upstreamURL(rc.Upstream)
+		field := fmt.Sprintf("routes[%d].upstream", i)
+		if len(rc.Upstreams) > 0 {
+			field += "s[0].url"
+		}
+		orig, target, err := upstreamURL(rc.Targets()[0].URL)
 		if err != nil {
 			rt.Close()
-			return nil, cfg.Errorf(fmt.Sprintf("routes[%d].upstream", i), "%v", err)
+			return nil, cfg.Errorf(field, "%v", err)
 		}
 		t, err := newTransport(rc, orig)
 		if err != nil {
@@ -82,6 +91,16 @@ func NewRuntime(cfg *config.Config, stages Stages, m *metrics.Metrics, log *slog
 			log.Warn("route skips upstream certificate verification", "route", rc.Name)
 		}
 		r := &Route{Name: rc.Name, Upstream: rc.Upstream, Mode: rc.Mode, transport: t, upErrs: m.UpstreamErrors}
+		if rc.Pooled() {
+			r.pool, err = newPool(rc, m, log, func(u *url.URL) *httputil.ReverseProxy {
+				return newReverseProxy(u, t, rt.trust, bp, rt.proxyError)
+			})
+			if err != nil {
+				rt.routes = append(rt.routes, r)
+				rt.Close()
+				return nil, cfg.Errorf(fmt.Sprintf("routes[%d].upstreams", i), "%v", err)
+			}
+		}
 		for a := pipeline.Allow; a <= pipeline.Block; a++ {
 			r.requests[a] = m.Requests.WithLabelValues(rc.Name, a.String())
 			r.latency[a] = m.Latency.WithLabelValues(rc.Name, a.String())
@@ -98,13 +117,24 @@ func NewRuntime(cfg *config.Config, stages Stages, m *metrics.Metrics, log *slog
 			return nil, cfg.Errorf(fmt.Sprintf("routes[%d]", i), "%v", err)
 		}
 		r.Chain = chain
-		r.proxy = &forwarder{target: target, rt: t, trust: rt.trust, bufs: bp, errh: rt.proxyError,
-			upgrades: newReverseProxy(target, t, rt.trust, bp, rt.proxyError),
-			chain:    chain, respLimit: int(cfg.Listen.Limits.ResponseInspectBytes)}
+		fw := &forwarder{target: target, rt: t, trust: rt.trust, bufs: bp, errh: rt.proxyError,
+			chain: chain, respLimit: int(cfg.Listen.Limits.ResponseInspectBytes), pool: r.pool}
+		if r.pool == nil {
+			fw.upgrades = newReverseProxy(target, t, rt.trust, bp, rt.proxyError)
+		}
+		r.proxy = fw
 		rt.routes = append(rt.routes, r)
 		specs = append(specs, RouteSpec[*Route]{Host: rc.Match.Host, PathPrefix: rc.Match.PathPrefix, Value: r})
 	}
 	rt.router = NewRouter(specs)
+	// Health checkers start once the whole runtime is built; Close stops
+	// them (a reload retires the old runtime, and its checkers with it).
+	for _, r := range rt.routes {
+		if r.pool != nil {
+			rt.health.add(r.pool)
+			r.pool.startHealth(r.transport)
+		}
+	}
 	return rt, nil
 }
 
@@ -115,6 +145,10 @@ func (rt *Runtime) Routes() []*Route { return rt.routes }
 // uses the runtime (see Retire).
 func (rt *Runtime) Close() {
 	for _, r := range rt.routes {
+		if r.pool != nil {
+			r.pool.close()
+			rt.health.remove(r.pool)
+		}
 		r.transport.CloseIdleConnections()
 	}
 	if rt.stages != nil {
