@@ -84,8 +84,21 @@ func (n Normalize) Options() pathnorm.Options {
 // HTTPS is a TLS listener.
 type HTTPS struct {
 	Addr string `yaml:"addr"`
+	// Cert and Key are PEM files (the certificate then its chain),
+	// reloaded when they change; or SVID issues the listener's X509-SVID
+	// from the Vigil CA and renews it at half-life.
 	Cert string `yaml:"cert"`
 	Key  string `yaml:"key"`
+	SVID *SVID  `yaml:"svid"`
+	// Profile is modern (TLS 1.3 only, X25519MLKEM768 first) or
+	// compatible (TLS 1.2+, AEAD suites; the default).
+	Profile string `yaml:"profile"`
+	// ClientCA is the trust bundle client certificates are verified
+	// against (mutual TLS; default with svid: the CA's bundle.pem);
+	// ClientAuth is require (the default when there is a bundle),
+	// optional or none.
+	ClientCA   string `yaml:"client_ca"`
+	ClientAuth string `yaml:"client_auth"`
 }
 
 // Limits are the hardening defaults of every data-plane listener.
@@ -143,6 +156,9 @@ type Route struct {
 	UpstreamCA string `yaml:"upstream_ca"`
 	// UpstreamServerName overrides the SNI / verified name.
 	UpstreamServerName string `yaml:"upstream_server_name"`
+	// UpstreamTLS calls an https upstream with mutual TLS and verifies it
+	// by SPIFFE ID (sidecar to sidecar); see docs/sidecar.md.
+	UpstreamTLS *UpstreamTLS `yaml:"upstream_tls"`
 	// InsecureSkipVerify disables upstream certificate checks. Never use it
 	// outside a lab; it is logged at every load.
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
@@ -343,9 +359,6 @@ type SensitiveClass struct {
 	Pattern    string   `yaml:"pattern"`
 	FieldNames []string `yaml:"field_names"`
 }
-
-// Transport configures the CA and mTLS (later issues).
-type Transport struct{}
 
 // Audit configures the tamper-evident log (later issues).
 type Audit struct{}
@@ -595,8 +608,8 @@ func (c *Config) validate() Errors {
 			add("listen.https.addr", "required")
 		}
 		checkAddr("listen.https.addr", h.Addr)
-		if h.Cert == "" || h.Key == "" {
-			add("listen.https", "cert and key are required")
+		if (h.Cert == "" || h.Key == "") && h.SVID == nil {
+			add("listen.https", "cert and key (or svid) are required")
 		}
 	}
 	for i, p := range c.Listen.TrustedProxies {
@@ -682,6 +695,9 @@ func (c *Config) validate() Errors {
 			add(p+".upstream", "%q is not an http://, https:// or h2c:// URL with a host", r.Upstream)
 		}
 		c.validatePool(&r, p, add)
+		if r.UpstreamTLS != nil {
+			c.validateUpstreamTLS(p+".upstream_tls", r.UpstreamTLS, add)
+		}
 		if r.UpstreamCA != "" {
 			if _, err := os.Stat(r.UpstreamCA); err != nil {
 				add(p+".upstream_ca", "%v", err)
@@ -717,6 +733,7 @@ func (c *Config) validate() Errors {
 	c.validateBots(add)
 	c.validateGuards(add)
 	c.validateIdentity(add)
+	c.validateTransport(add)
 	if d := c.Discovery.SampleRate; d != nil && (*d < 0 || *d > 1) {
 		add("discovery.sample_rate", "%v is not between 0 and 1", *d)
 	}

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"net/http"
 	"strings"
 	"time"
 
@@ -21,6 +23,7 @@ func (tx *Txn) FillEvent(ev *event.Event, end time.Time) {
 	ev.Route = tx.Route
 	ev.Source.IP = tx.ClientIPText
 	ev.Source.Country = tx.Country
+	ev.Source.Workload = PeerWorkload(r)
 	ev.Destination.Host = r.Host
 	ev.Destination.Upstream = tx.Upstream
 	ev.Request.Method = r.Method
@@ -58,4 +61,28 @@ func (tx *Txn) FillEvent(ev *event.Event, end time.Time) {
 func ms(d time.Duration) float64 {
 	// Microsecond resolution keeps the JSON short.
 	return float64(d.Microseconds()) / 1000
+}
+
+// PeerWorkload is the SPIFFE ID of the client certificate the TLS listener
+// verified: the leaf's one spiffe:// URI SAN. A certificate presented but
+// not verified (no verified chain), or one with no or several SPIFFE IDs,
+// gives "".
+func PeerWorkload(r *http.Request) string {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.PeerCertificates) == 0 {
+		return ""
+	}
+	return spiffeID(r.TLS.PeerCertificates[0])
+}
+
+func spiffeID(leaf *x509.Certificate) string {
+	// X509-SVID §5.2: a leaf, exactly one URI SAN, a spiffe:// ID with a
+	// trust domain and nothing a SPIFFE ID may not hold.
+	if len(leaf.URIs) != 1 || (leaf.BasicConstraintsValid && leaf.IsCA) {
+		return ""
+	}
+	u := leaf.URIs[0]
+	if u.Scheme != "spiffe" || u.User != nil || u.Port() != "" || u.RawQuery != "" || u.Fragment != "" || u.Host == "" || u.Opaque != "" {
+		return ""
+	}
+	return u.String()
 }

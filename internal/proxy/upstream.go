@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vigil-sec/vigil/internal/config"
+	"github.com/vigil-sec/vigil/internal/tlsconf"
 )
 
 // newTransport builds the pooled, keep-alive transport of one route.
@@ -35,6 +37,15 @@ func newTransport(r *config.Route, u *url.URL) (*http.Transport, error) {
 	}
 	switch u.Scheme {
 	case "https":
+		if r.UpstreamTLS != nil {
+			tc, err := tlsconf.Client(r.UpstreamTLS, r.UpstreamCA, r.UpstreamServerName, slog.Default())
+			if err != nil {
+				return nil, err
+			}
+			t.TLSClientConfig = tc
+			t.ForceAttemptHTTP2 = true
+			break
+		}
 		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: r.UpstreamServerName,
 			InsecureSkipVerify: r.InsecureSkipVerify} //nolint:gosec // explicit, logged opt-in
 		if r.UpstreamCA != "" {

@@ -5,7 +5,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +28,7 @@ import (
 	"github.com/vigil-sec/vigil/internal/metrics"
 	"github.com/vigil-sec/vigil/internal/proxy"
 	"github.com/vigil-sec/vigil/internal/stage"
+	"github.com/vigil-sec/vigil/internal/tlsconf"
 )
 
 // Options configure a Gateway beyond its config file.
@@ -184,13 +184,13 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		go func() { g.errc <- listenHTTP(g.lnHTTP, srv, lim) }()
 	}
 	if h := cfg.Listen.HTTPS; h != nil {
-		cert, err := tls.LoadX509KeyPair(h.Cert, h.Key)
+		tc, err := tlsconf.Server(h, g.log)
 		if err != nil {
-			return fmt.Errorf("listen.https: %w", err)
+			return err
 		}
 		srv := newHTTPServer(g.Handler, lim, g.log, false)
 		g.servers = append(g.servers, srv)
-		go func() { g.errc <- listenHTTPS(g.lnHTTPS, srv, cert, lim, g.log) }()
+		go func() { g.errc <- listenHTTPS(g.lnHTTPS, srv, tc, lim, g.log) }()
 	}
 	if g.lnAdmin != nil {
 		g.admin = &http.Server{Handler: g.adminMux(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute,
@@ -397,7 +397,7 @@ func Check(cfg *config.Config) error {
 	}
 	rt.Close()
 	if h := cfg.Listen.HTTPS; h != nil {
-		if _, err := tls.LoadX509KeyPair(h.Cert, h.Key); err != nil {
+		if _, err := tlsconf.Server(h, slog.New(slog.DiscardHandler)); err != nil {
 			return cfg.Errorf("listen.https", "%v", err)
 		}
 	}

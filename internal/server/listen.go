@@ -142,25 +142,8 @@ type tlsFramingConn struct {
 // ConnectionState returns the TLS state (proxy.TLSState finds it).
 func (c *tlsFramingConn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }
 
-// modernTLS is Vigil's TLS server default: TLS 1.2+, AEAD suites only,
-// X25519MLKEM768 hybrid post-quantum key exchange first.
-func modernTLS(cert tls.Certificate) *tls.Config {
-	return &tls.Config{
-		MinVersion:       tls.VersionTLS12,
-		Certificates:     []tls.Certificate{cert},
-		NextProtos:       []string{"h2", "http/1.1"},
-		CurvePreferences: []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256},
-		CipherSuites: []uint16{
-			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-		},
-	}
-}
-
 // listenHTTPS serves HTTP/1.1 and HTTP/2 over TLS on l.
-func listenHTTPS(l net.Listener, srv *http.Server, cert tls.Certificate, lim config.Limits, log *slog.Logger) error {
-	cfg := modernTLS(cert)
+func listenHTTPS(l net.Listener, srv *http.Server, cfg *tls.Config, lim config.Limits, log *slog.Logger) error {
 	srv.TLSConfig = cfg
 	tl := newTLSListener(netutil.LimitListener(l, lim.MaxConnections), cfg, lim.ReadHeaderTimeout, log)
 	err := srv.Serve(tl)

@@ -15,6 +15,7 @@ import (
 	"github.com/vigil-sec/vigil/internal/pipeline"
 	authzstage "github.com/vigil-sec/vigil/internal/stage/authz"
 	"github.com/vigil-sec/vigil/internal/stage/bots"
+	"github.com/vigil-sec/vigil/internal/stage/connections"
 	"github.com/vigil-sec/vigil/internal/stage/graphql"
 	"github.com/vigil-sec/vigil/internal/stage/identity"
 	"github.com/vigil-sec/vigil/internal/stage/iprules"
@@ -52,6 +53,7 @@ var Order = []struct {
 	Setup Setup
 }{
 	{"ip_rules", func(c *config.Config, _ Deps) (pipeline.Stage, error) { return iprules.New(c.Protect.IPRules) }},
+	{"connections", func(c *config.Config, _ Deps) (pipeline.Stage, error) { return connections.New(c) }},
 	{"identity", func(c *config.Config, _ Deps) (pipeline.Stage, error) { return identity.New(c) }},
 	{"rate_limit", func(c *config.Config, _ Deps) (pipeline.Stage, error) { return ratelimit.New(c.Protect.RateLimits) }},
 	{"authz", func(c *config.Config, d Deps) (pipeline.Stage, error) {

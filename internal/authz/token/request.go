@@ -159,6 +159,10 @@ func (v *Verifier) peer(r *http.Request) (*authz.Principal, error) {
 		return nil, nil
 	}
 	leaf := r.TLS.PeerCertificates[0]
+	if len(leaf.URIs) > 1 {
+		// X509-SVID §5.2: an SVID has exactly one URI SAN.
+		return nil, fail(ErrPeer, "not_an_svid", "the client certificate has several URI SANs; an X509-SVID has exactly one")
+	}
 	spiffe := 0
 	for _, u := range leaf.URIs {
 		if u.Scheme != "spiffe" {

@@ -198,7 +198,8 @@ func TestMTLS(t *testing.T) {
 		want string
 	}{
 		{"SPIFFE ID of an accepted trust domain", []string{"spiffe://demo.local/ns/shop/sa/web"}, "mtls demo.local spiffe://demo.local/ns/shop/sa/web"},
-		{"first accepted SPIFFE ID", []string{"https://example.test/x", "spiffe://other.test/a", "spiffe://demo.local/b"}, "mtls demo.local spiffe://demo.local/b"},
+		// X509-SVID §5.2: exactly one URI SAN, else not an SVID at all.
+		{"several URI SANs", []string{"https://example.test/x", "spiffe://other.test/a", "spiffe://demo.local/b"}, "error true"},
 		{"untrusted trust domain", []string{"spiffe://evil.test/ns/shop/sa/web"}, "error true"},
 		{"certificate without SPIFFE ID", []string{"https://example.test/x"}, "none"},
 		{"no certificate", nil, "none"},
