@@ -20,6 +20,8 @@ type Transport struct {
 	// (default X-Vigil-Peer-Identity); it is removed from every incoming
 	// request first.
 	PeerHeader string `yaml:"peer_header"`
+	// Egress intercepts, tunnels or blocks outbound HTTPS (egress.go).
+	Egress Egress `yaml:"egress"`
 }
 
 // SVID has a listener (or an upstream client) issue its X509-SVID from
@@ -103,6 +105,7 @@ func (c *Config) validateTransport(add addFunc) {
 	default:
 		add("transport.connections.default", "%q is not one of allow, deny", cn.Default)
 	}
+	c.validateEgress(add)
 	if h := c.Transport.PeerHeader; h != "" && !validHeaderName(h) {
 		add("transport.peer_header", "%q is not a header name", h)
 	}
