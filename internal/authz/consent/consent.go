@@ -53,12 +53,13 @@ const KeyPrefix = "consent."
 // Key is the bus key of the grant with this id.
 func Key(id string) string { return KeyPrefix + id }
 
-// NewID returns a grant id that sorts by creation time: "cs_", 13 hex
-// digits of unix milliseconds, 12 random hex digits.
+// NewID returns a grant id that sorts by creation time: "cs_", 16 hex
+// digits of unix nanoseconds, 8 random hex digits (grants made one after
+// another list in that order; the random part keeps replicas apart).
 func NewID(now time.Time) string {
-	var b [6]byte
+	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("cs_%013x%s", now.UnixMilli(), hex.EncodeToString(b[:]))
+	return fmt.Sprintf("cs_%016x%s", now.UnixNano(), hex.EncodeToString(b[:]))
 }
 
 // ValidID reports whether id can be a grant id (and a bus key token).
