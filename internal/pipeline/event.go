@@ -44,7 +44,7 @@ func (tx *Txn) FillEvent(ev *event.Event, end time.Time) {
 	}
 	if cs := r.TLS; cs != nil {
 		ev.TLS = &event.TLS{Version: strings.TrimPrefix(tls.VersionName(cs.Version), "TLS "), Cipher: tls.CipherSuiteName(cs.CipherSuite),
-			Group: cs.CurveID.String(), MTLS: len(cs.PeerCertificates) > 0}
+			Group: cs.CurveID.String(), MTLS: len(cs.PeerCertificates) > 0, Intercepted: Intercepted(r.Context())}
 	}
 	if tx.Identity != nil {
 		id := *tx.Identity

@@ -24,6 +24,7 @@ import (
 	"github.com/vigil-sec/vigil/internal/authz/behavior"
 	"github.com/vigil-sec/vigil/internal/config"
 	"github.com/vigil-sec/vigil/internal/discovery/sensitive"
+	"github.com/vigil-sec/vigil/internal/egress"
 	"github.com/vigil-sec/vigil/internal/event"
 	"github.com/vigil-sec/vigil/internal/metrics"
 	"github.com/vigil-sec/vigil/internal/proxy"
@@ -45,6 +46,9 @@ type Options struct {
 	Admin func(mux *http.ServeMux)
 	// OnReload is called with each new config after it was swapped in.
 	OnReload func(*config.Config)
+	// EgressDial, when set, connects egress tunnels (tests resolve names
+	// with it); default net.Dialer.
+	EgressDial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Gateway is a running data plane.
@@ -64,6 +68,8 @@ type Gateway struct {
 	addrs   map[string]string
 
 	lnHTTP, lnHTTPS, lnAdmin net.Listener
+	lnEgress                 net.Listener
+	egress                   *egress.Server
 	errc                     chan error
 }
 
@@ -155,18 +161,18 @@ func (g *Gateway) bind(cfg *config.Config) error {
 		}
 		g.addrs["admin"] = g.lnAdmin.Addr().String()
 	}
-	return nil
+	return g.bindEgress(cfg)
 }
 
 func (g *Gateway) closeListeners() {
-	for _, l := range []net.Listener{g.lnHTTP, g.lnHTTPS, g.lnAdmin} {
+	for _, l := range []net.Listener{g.lnHTTP, g.lnHTTPS, g.lnAdmin, g.lnEgress} {
 		if l != nil {
 			_ = l.Close()
 		}
 	}
 }
 
-// Addr returns the bound address of "http", "https" or "admin".
+// Addr returns the bound address of "http", "https", "admin" or "egress".
 func (g *Gateway) Addr(name string) string { return g.addrs[name] }
 
 // Config returns the config in use.
@@ -192,6 +198,7 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		g.servers = append(g.servers, srv)
 		go func() { g.errc <- listenHTTPS(g.lnHTTPS, srv, tc, lim, g.log) }()
 	}
+	g.serveEgress(lim)
 	if g.lnAdmin != nil {
 		g.admin = &http.Server{Handler: g.adminMux(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute,
 			ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelDebug)}
@@ -205,7 +212,7 @@ func (g *Gateway) Serve(ctx context.Context) error {
 	}
 	g.ready.Store(true)
 	g.log.Info("vigil data plane serving", "placement", g.opts.Placement, "http", g.addrs["http"],
-		"https", g.addrs["https"], "admin", g.addrs["admin"], "routes", len(cfg.Routes), "mode", cfg.Mode)
+		"https", g.addrs["https"], "egress", g.addrs["egress"], "admin", g.addrs["admin"], "routes", len(cfg.Routes), "mode", cfg.Mode)
 
 	var err error
 	select {
@@ -224,6 +231,7 @@ func (g *Gateway) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), lim.ShutdownTimeout)
 	defer cancel()
 	g.log.Info("draining", "timeout", lim.ShutdownTimeout)
+	g.closeEgress()
 	var errs []error
 	for _, s := range g.servers {
 		if err := s.Shutdown(ctx); err != nil {
@@ -319,6 +327,11 @@ func restartOnly(a, b *config.Config) []string {
 	if la.MaxConnections != lb.MaxConnections || la.ReadHeaderTimeout != lb.ReadHeaderTimeout || la.IdleTimeout != lb.IdleTimeout {
 		out = append(out, "listen.limits (max_connections, read_header_timeout, idle_timeout)")
 	}
+	ea, eb := a.Transport.Egress, b.Transport.Egress
+	ea.Rules, eb.Rules, ea.Default, eb.Default, ea.Identity, eb.Identity = nil, nil, "", "", "", ""
+	if !reflect.DeepEqual(ea, eb) {
+		out = append(out, "transport.egress (all but rules, default and identity)")
+	}
 	if a.Admin != b.Admin {
 		out = append(out, "admin")
 	}
@@ -396,6 +409,9 @@ func Check(cfg *config.Config) error {
 		return err
 	}
 	rt.Close()
+	if err := checkEgress(cfg); err != nil {
+		return err
+	}
 	if h := cfg.Listen.HTTPS; h != nil {
 		if _, err := tlsconf.Server(h, slog.New(slog.DiscardHandler)); err != nil {
 			return cfg.Errorf("listen.https", "%v", err)
