@@ -160,9 +160,17 @@ func open(ctx context.Context, cfg *config.Config, busURL, name string, o *Optio
 func (s *Stack) assemble(cfg *config.Config, eng *discovery.Engine, po control.Options, o Options) error {
 	po.Store, po.Bus, po.Engine, po.Retention = s.Store, s.Bus, eng, cfg.Events.Retention
 	po.FlushEvery, po.Logger = o.FlushEvery, o.Logger
+	lg, err := control.OpenAudit(s.Store, cfg)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	po.Audit, po.AuditCheckpointEvery = lg, cfg.Audit.CheckpointInterval
 	plane, err := control.New(po)
 	if err != nil {
 		return err
+	}
+	if lg != nil {
+		s.API.Audit = lg
 	}
 	s.Plane = plane
 	s.API.Discovery = eng

@@ -47,6 +47,8 @@ type Server struct {
 	// Graph serves the call graph and the risk scores; nil disables
 	// /api/v1/connections and /api/v1/risk.
 	Graph GraphService
+	// Audit serves the audit log; nil disables /api/v1/audit.
+	Audit AuditService
 	// Token is the bearer token (required).
 	Token string
 	Log   *slog.Logger
@@ -97,11 +99,8 @@ func (s *Server) routes() []route {
 		}},
 	}
 	rs = append(rs, route{"GET /api/v1/connections", s.listConnections}, route{"GET /api/v1/risk", s.listRisk})
-	for _, p := range []string{"audit/checkpoint", "audit/proof", "audit/lineage/{txn_id}"} {
-		rs = append(rs, route{"GET /api/v1/" + p, func(http.ResponseWriter, *http.Request) error {
-			return errorf(http.StatusNotImplemented, "not_implemented", "this part of the API arrives with a later release")
-		}})
-	}
+	rs = append(rs, route{"GET /api/v1/audit/checkpoint", s.auditCheckpoint}, route{"GET /api/v1/audit/proof", s.auditProof},
+		route{"GET /api/v1/audit/lineage/{txn_id}", s.auditLineage})
 	return append(rs, route{"/api/v1/", func(http.ResponseWriter, *http.Request) error {
 		return errorf(http.StatusNotFound, "not_found", "no such API route")
 	}})

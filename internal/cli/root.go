@@ -97,7 +97,7 @@ receives traffic, protects it in layers, and records every transaction.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w\n%s", err, c.UsageString())
 	})
-	root.AddCommand(versionCmd(e), validateCmd(e), gatewayCmd(e, "gateway"), gatewayCmd(e, "sidecar"), demoCmd(e), policyCmd(e), caCmd(e))
+	root.AddCommand(versionCmd(e), validateCmd(e), gatewayCmd(e, "gateway"), gatewayCmd(e, "sidecar"), demoCmd(e), policyCmd(e), caCmd(e), auditCmd(e))
 	for _, extra := range extraCommands {
 		root.AddCommand(extra(e))
 	}

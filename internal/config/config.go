@@ -360,9 +360,6 @@ type SensitiveClass struct {
 	FieldNames []string `yaml:"field_names"`
 }
 
-// Audit configures the tamper-evident log (later issues).
-type Audit struct{}
-
 // ByteSize is a size in bytes; YAML accepts 1048576, 512KB, 1MiB, 10MB.
 type ByteSize int64
 
@@ -523,6 +520,7 @@ func (c *Config) applyDefaults() {
 	if c.Events.FlushInterval == 0 {
 		c.Events.FlushInterval = 200 * time.Millisecond
 	}
+	c.Audit.applyDefaults()
 	if c.Protect.OnError == "" {
 		c.Protect.OnError = "fail_open"
 	}
@@ -734,6 +732,7 @@ func (c *Config) validate() Errors {
 	c.validateGuards(add)
 	c.validateIdentity(add)
 	c.validateTransport(add)
+	c.validateAudit(add)
 	if d := c.Discovery.SampleRate; d != nil && (*d < 0 || *d > 1) {
 		add("discovery.sample_rate", "%v is not between 0 and 1", *d)
 	}

@@ -110,6 +110,7 @@ func (p *Plane) recordConsent(ctx context.Context, action string, g consent.Gran
 	if _, err := p.o.Store.InsertEvents(ctx, []event.Event{ev}); err != nil {
 		p.log.Warn("consent event not stored", "id", g.ID, "action", action, "err", err)
 	}
+	p.auditRecordOne(ctx, ev)
 }
 
 var consentMethod = map[string]string{"grant": "POST", "revoke": "DELETE"}

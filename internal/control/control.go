@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vigil-sec/vigil/internal/audit"
 	"github.com/vigil-sec/vigil/internal/bus"
 	"github.com/vigil-sec/vigil/internal/config"
 	"github.com/vigil-sec/vigil/internal/discovery"
@@ -60,6 +61,11 @@ type Options struct {
 	// FlushEvery is how often the inventory is written to the store.
 	FlushEvery time.Duration
 	Logger     *slog.Logger
+	// Audit, when set, gets one signed record per transaction and consent
+	// event stored and per configuration overlay (audit.go), and a signed
+	// checkpoint every AuditCheckpointEvery (default 10 s) while Run runs.
+	Audit                *audit.Log
+	AuditCheckpointEvery time.Duration
 }
 
 // Plane is a running control plane.
@@ -108,6 +114,8 @@ func New(o Options) (*Plane, error) {
 // Run consumes, flushes and prunes until ctx ends.
 func (p *Plane) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); p.runCheckpoints(ctx) }()
 	if p.o.Bus != nil {
 		wg.Add(1)
 		go func() {
@@ -273,6 +281,9 @@ func (p *Plane) Ingest(ctx context.Context, evs []event.Event) error {
 			p.o.Engine.Observe(observation(ev))
 		}
 	}
+	if err := p.auditEvents(ctx, evs); err != nil {
+		return fmt.Errorf("audit: %w", err) // redelivered: the log skips what it holds
+	}
 	return nil
 }
 
@@ -433,6 +444,9 @@ func (p *Plane) PublishConfig(ctx context.Context, overlay []byte) (int64, error
 	rev, err := p.o.Store.PutSetting(ctx, settingKey, overlay)
 	if err != nil {
 		return 0, err
+	}
+	if err := p.auditConfig(ctx, rev, overlay); err != nil {
+		p.log.Error("audit record of the config overlay not appended", "revision", rev, "err", err)
 	}
 	if p.o.Bus != nil {
 		if _, err := p.o.Bus.PutConfig(ctx, ConfigKey, overlay); err != nil {

@@ -120,6 +120,37 @@ type Store interface {
 	UpsertConnections(ctx context.Context, edges []risk.Edge) error
 	// ListConnections returns edges ordered by ID.
 	ListConnections(ctx context.Context, f ConnectionFilter) (Page[risk.Edge], error)
+	// AppendAudit appends leaves to the audit log's Merkle tree in one
+	// transaction, serialised with every other append to the database
+	// (replicas included): a leaf whose Key is already logged, or repeated
+	// earlier in leaves, is skipped. index[i] is the tree index given to
+	// leaves[i], or -1 when it was skipped; head is the tree after the
+	// append. Committed before it returns.
+	AppendAudit(ctx context.Context, leaves []AuditLeaf) (index []int64, head AuditHead, err error)
+	// AuditHead returns the tree's size and compact range.
+	AuditHead(ctx context.Context) (AuditHead, error)
+	// AuditNodes returns the hashes of perfect subtrees (ErrNotFound
+	// wrapped when one is not stored: beyond the tree, or not perfect).
+	AuditNodes(ctx context.Context, ids []AuditNodeID) ([][]byte, error)
+	// ListAuditEntries returns up to n entries from index from on, in
+	// index order (n as in the List limits).
+	ListAuditEntries(ctx context.Context, from uint64, n int) ([]AuditEntry, error)
+	// AuditLineage returns the entries linked to txnID, by index: the
+	// transaction, the entries sharing a trace id with it, and its parents
+	// and children by parent_txn_id, transitively (at most 1000).
+	AuditLineage(ctx context.Context, txnID string) ([]AuditEntry, error)
+	// PutAuditKey registers a signing key (again: no-op).
+	PutAuditKey(ctx context.Context, k AuditKey) error
+	// ListAuditKeys returns the registered keys by ID.
+	ListAuditKeys(ctx context.Context) ([]AuditKey, error)
+	// InsertAuditCheckpoint stores a signed checkpoint; one per size and
+	// key (inserted reports false for a repeat).
+	InsertAuditCheckpoint(ctx context.Context, c AuditCheckpoint) (inserted bool, err error)
+	// ListAuditCheckpoints returns every checkpoint by size.
+	ListAuditCheckpoints(ctx context.Context) ([]AuditCheckpoint, error)
+	// LatestAuditCheckpoint returns the checkpoint of the largest size, or
+	// ErrNotFound.
+	LatestAuditCheckpoint(ctx context.Context) (AuditCheckpoint, error)
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	// Close releases the database.
