@@ -16,7 +16,7 @@ import (
 	"github.com/vigil-sec/vigil/internal/pki"
 )
 
-func newCA(t *testing.T, td string) string {
+func newCA(t testing.TB, td string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "ca")
 	if _, err := pki.Init(dir, td, pki.InitOptions{}); err != nil {
