@@ -113,7 +113,7 @@ p99r=$(awk -v a="$(median "${P99[mtls]}")" -v b="$(median "${P99[plain]}")" 'BEG
 
 TESTSSL=""
 if [[ ${BENCH_TESTSSL:-1} == 1 ]]; then
-	need testssl || true
+	command -v testssl >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq testssl.sh >/dev/null 2>&1; } || log "testssl.sh not installable; skipped"
 	if command -v testssl >/dev/null; then
 		log "testssl against sidecar B (127.0.0.1:$MB)"
 		# The listener requires a client certificate: testssl checks the
