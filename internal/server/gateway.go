@@ -197,6 +197,7 @@ func (g *Gateway) Serve(ctx context.Context) error {
 		srv := newHTTPServer(g.Handler, lim, g.log, false)
 		g.servers = append(g.servers, srv)
 		go func() { g.errc <- listenHTTPS(g.lnHTTPS, srv, tc, lim, g.log) }()
+		g.watchCertificate(ctx, tc, "listen.https "+g.Addr("https"))
 	}
 	g.serveEgress(lim)
 	if g.lnAdmin != nil {

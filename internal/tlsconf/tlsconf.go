@@ -348,3 +348,34 @@ func verifySPIFFE(chain []*x509.Certificate, roots *x509.CertPool, want string) 
 	}
 	return fmt.Errorf("the upstream is %s, not %s", got, want)
 }
+
+// Expiry reports when the certificate c currently serves expires, and
+// how long it was issued for (from a config made by Server).
+func Expiry(c *tls.Config) (notAfter time.Time, lifetime time.Duration, ok bool) {
+	if c == nil || c.GetCertificate == nil {
+		return time.Time{}, 0, false
+	}
+	cert, err := c.GetCertificate(&tls.ClientHelloInfo{})
+	if err != nil || cert == nil {
+		return time.Time{}, 0, false
+	}
+	leaf := cert.Leaf
+	if leaf == nil && len(cert.Certificate) > 0 {
+		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return time.Time{}, 0, false
+		}
+	}
+	if leaf == nil {
+		return time.Time{}, 0, false
+	}
+	return leaf.NotAfter, leaf.NotAfter.Sub(leaf.NotBefore), true
+}
+
+// ExpiresSoon says whether a certificate should be renewed by a person:
+// less than a quarter of its lifetime left, at most 7 days and at least
+// an hour. An SVID renewed at half-life never is, unless renewal fails.
+func ExpiresSoon(notAfter time.Time, lifetime time.Duration, now time.Time) bool {
+	warn := min(7*24*time.Hour, lifetime/4)
+	warn = max(warn, time.Hour)
+	return notAfter.Sub(now) < warn
+}

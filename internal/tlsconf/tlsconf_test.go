@@ -164,3 +164,31 @@ func TestSVIDRotation(t *testing.T) {
 	}
 	t.Logf("%d requests, %d server SVIDs", 2*n, len(serials))
 }
+
+func TestExpiresSoon(t *testing.T) {
+	now := time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		left, lifetime time.Duration
+		soon           bool
+	}{
+		{30 * 24 * time.Hour, 90 * 24 * time.Hour, false},
+		{6 * 24 * time.Hour, 90 * 24 * time.Hour, true},
+		{12 * time.Hour, 24 * time.Hour, false}, // an SVID at its renewal point
+		{5 * time.Hour, 24 * time.Hour, true},   // its renewal failed
+		{30 * time.Minute, 2 * time.Hour, true},
+		{-time.Hour, 24 * time.Hour, true},
+	} {
+		if got := ExpiresSoon(now.Add(tc.left), tc.lifetime, now); got != tc.soon {
+			t.Errorf("%s left of %s: %v, want %v", tc.left, tc.lifetime, got, tc.soon)
+		}
+	}
+	ca := newCA(t, "shop.local")
+	c, err := Server(&config.HTTPS{SVID: &config.SVID{CADir: ca, SPIFFEID: "spiffe://shop.local/x", TTL: time.Hour}}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	na, life, ok := Expiry(c)
+	if !ok || life < time.Hour || time.Until(na) < 55*time.Minute {
+		t.Fatalf("expiry %v lifetime %v ok %v", na, life, ok)
+	}
+}
