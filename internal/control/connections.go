@@ -3,7 +3,6 @@ package control
 import (
 	"context"
 	"slices"
-	"strings"
 
 	"github.com/vigil-sec/vigil/internal/discovery"
 	"github.com/vigil-sec/vigil/internal/event"
@@ -113,14 +112,23 @@ func (p *Plane) tlsAlerts(ctx context.Context, evs []event.Event, fresh []bool) 
 	var alerts []event.Event
 	for i := range evs {
 		ev := &evs[i]
-		if !fresh[i] || ev.TLS == nil || !risk.Relevant(ev) {
-			continue
-		}
-		kind, detail := tlsWeakness(ev.TLS)
-		if kind == "" {
+		if !fresh[i] || !risk.Relevant(ev) {
 			continue
 		}
 		src, dst := risk.SourceOf(ev), risk.DestinationOf(ev)
+		t := ev.TLS
+		kind, detail := risk.TLSWeakness(t)
+		if kind == "" && ev.Destination.TLS != nil {
+			// The hop from this data plane to its upstream (a payment
+			// provider still on TLS 1.2).
+			t = ev.Destination.TLS
+			if kind, detail = risk.TLSWeakness(t); kind != "" {
+				detail = "the upstream answered over " + detail
+			}
+		}
+		if kind == "" {
+			continue
+		}
 		id := "alert-tls-" + risk.EdgeID(src, dst) + "-" + kind + "-" + risk.EdgeID(ev.TLS.Version, ev.TLS.Cipher)[:8]
 		p.mu.Lock()
 		_, seen := p.tlsAlerted[id]
@@ -135,7 +143,7 @@ func (p *Plane) tlsAlerts(ctx context.Context, evs []event.Event, fresh []bool) 
 			continue
 		}
 		alerts = append(alerts, event.Event{Type: "alert", TxnID: id, Time: ev.Time, Placement: "control", Decision: event.DecisionAllow,
-			Source: ev.Source, Destination: ev.Destination, TLS: ev.TLS,
+			Source: ev.Source, Destination: ev.Destination, TLS: t,
 			Alert: &event.Alert{Kind: kind, Host: dst, Detail: src + " → " + dst + ": " + detail}})
 	}
 	if len(alerts) == 0 {
@@ -156,17 +164,4 @@ func (p *Plane) tlsAlerts(ctx context.Context, evs []event.Event, fresh []bool) 
 			p.o.Notify(discovery.Alert{Kind: a.Alert.Kind, Host: a.Alert.Host, Detail: a.Alert.Detail, Time: a.Time})
 		}
 	}
-}
-
-// tlsWeakness names what is weak in a connection's TLS: legacy_tls (1.2
-// or older) or weak_cipher (not an AEAD suite), or "".
-func tlsWeakness(t *event.TLS) (kind, detail string) {
-	c := strings.ToUpper(t.Cipher)
-	switch {
-	case strings.Contains(c, "_CBC_") || strings.Contains(c, "RC4") || strings.Contains(c, "3DES") || strings.Contains(c, "_NULL_"):
-		return "weak_cipher", "TLS " + t.Version + " with " + t.Cipher + " (not an AEAD suite)"
-	case t.Version != "" && t.Version != "1.3" && t.Version != "TLS 1.3":
-		return "legacy_tls", "TLS " + t.Version + " (" + t.Cipher + ")"
-	}
-	return "", ""
 }

@@ -65,3 +65,25 @@ func TestTLSAlerts(t *testing.T) {
 		t.Fatalf("notified %+v, want 2", notified)
 	}
 }
+
+// TestUpstreamTLSAlert: a data plane whose upstream hop is TLS 1.2 (a
+// payment provider) raises legacy_tls although its client side is 1.3.
+func TestUpstreamTLSAlert(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	p := newPlane(t, Options{Store: st})
+	ev := event.Event{TxnID: "up1", Time: time.Now().UTC(), Decision: "allow", Placement: "sidecar",
+		Source: event.Source{IP: "127.0.0.1"}, Destination: event.Destination{Host: "payments.example",
+			TLS: &event.TLS{Version: "1.2", Cipher: "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"}},
+		TLS: &event.TLS{Version: "1.3", Cipher: "TLS_AES_128_GCM_SHA256", Intercepted: true}}
+	if err := p.Ingest(ctx, []event.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	page, err := st.ListEvents(ctx, store.EventFilter{Type: "alert"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != 1 || page.Items[0].Alert.Kind != "legacy_tls" || page.Items[0].TLS.Version != "1.2" {
+		t.Fatalf("alerts %+v", page.Items)
+	}
+}

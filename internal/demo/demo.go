@@ -64,7 +64,11 @@ type Result struct {
 	ShoppersRefused map[string]int
 	// Risk is the residual connectivity risk of what the shoppers called.
 	Risk []risk.Score
-	Dir  string
+	// MeshCalls are the order service's calls to the cart over mutual
+	// TLS, InterceptedCalls its calls to the payment provider that the
+	// egress listener intercepted.
+	MeshCalls, InterceptedCalls int
+	Dir                         string
 }
 
 // Run runs the demo until ctx ends or Duration passes.
@@ -107,6 +111,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	jwksFile := dir + "/users-jwks.json"
 	if err := os.WriteFile(jwksFile, s.JWKS(), 0o600); err != nil {
 		return nil, err
+	}
+	// The order service reaches the cart and the payment provider through
+	// sidecars: mutual TLS east-west, interception on the way out.
+	m, err := startMesh(ctx, dir, s, o.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("demo sidecars: %w", err)
 	}
 	cfg, err := config.Parse([]byte(gatewayConfig(o, dir, specFile, jwksFile, s.Routes())), "demo.yaml")
 	if err != nil {
@@ -179,6 +189,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.Shoppers, res.ShoppersRefused = attacks.shopperRefusals()
 	attacks.print(o.Out, res.Attacks)
 	printInventory(o.Out, res.Endpoints)
+	m.report(o.Out)
+	res.MeshCalls, res.InterceptedCalls = m.calls()
+	for _, ev := range m.snapshot() {
+		graph.Add(&ev)
+	}
 	res.Risk = risk.AssessAll(graph.Drain(), inventoryOf(res.Endpoints))
 	printRisk(o.Out, res.Risk)
 	return res, nil

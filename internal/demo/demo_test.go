@@ -136,6 +136,14 @@ func TestRun(t *testing.T) {
 			t.Errorf("output does not show %q:\n%s", w, text)
 		}
 	}
+	// The order service reached the cart over mutual TLS and the payment
+	// provider through interception, and the output lists both.
+	if st.Orders > 0 && (res.MeshCalls == 0 || res.InterceptedCalls == 0) {
+		t.Errorf("%d orders, but %d mTLS calls to the cart and %d intercepted payment calls", st.Orders, res.MeshCalls, res.InterceptedCalls)
+	}
+	if st.Orders > 0 && (!strings.Contains(text, "(intercepted, token sha256:") || !strings.Contains(text, "TLS alert legacy_tls: payments.demo.local answered over TLS 1.2") || !strings.Contains(text, "spiffe://demo.local/order → cart.demo.local")) {
+		t.Errorf("output lacks the east-west and egress calls:\n%s", text)
+	}
 	// The shop is reached in plaintext, so its risk says so, with reasons.
 	if len(res.Risk) == 0 || res.Risk[0].Score == 0 || len(res.Risk[0].Reasons) == 0 || res.Risk[0].Endpoints == 0 {
 		t.Errorf("risk %+v", res.Risk)

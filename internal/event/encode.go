@@ -75,22 +75,12 @@ func (ev *Event) AppendJSON(b []byte) []byte {
 		b = appendKey(b, "upstream", true)
 		b = appendString(b, ev.Destination.Upstream)
 	}
+	if t := ev.Destination.TLS; t != nil {
+		b = appendTLS(b, t)
+	}
 	b = append(b, '}')
 	if t := ev.TLS; t != nil {
-		b = appendKey(b, "tls", true)
-		b = append(b, `{"version":`...)
-		b = appendString(b, t.Version)
-		b = appendKey(b, "cipher", true)
-		b = appendString(b, t.Cipher)
-		if t.Group != "" {
-			b = appendKey(b, "group", true)
-			b = appendString(b, t.Group)
-		}
-		b = appendKey(b, "mtls", true)
-		b = strconv.AppendBool(b, t.MTLS)
-		b = appendKey(b, "intercepted", true)
-		b = strconv.AppendBool(b, t.Intercepted)
-		b = append(b, '}')
+		b = appendTLS(b, t)
 	}
 	q := &ev.Request
 	b = appendKey(b, "request", true)
@@ -106,6 +96,7 @@ func (ev *Event) AppendJSON(b []byte) []byte {
 	b = appendOpt(b, "user_agent", q.UserAgent)
 	b = appendOpt(b, "content_type", q.ContentType)
 	b = appendOpt(b, "auth", q.Auth)
+	b = appendOpt(b, "token_id", q.TokenID)
 	b = append(b, '}')
 	b = appendKey(b, "response", true)
 	b = append(b, `{"status":`...)
@@ -213,6 +204,34 @@ func (ev *Event) AppendJSON(b []byte) []byte {
 		b = appendOpt(b, "expires_at", c.ExpiresAt)
 		b = append(b, '}')
 	}
+	if a := ev.Audit; a != nil {
+		b = appendKey(b, "audit", true)
+		b = append(b, `{"key_id":`...)
+		b = appendString(b, a.KeyID)
+		b = appendKey(b, "public_key", true)
+		b = appendString(b, a.PublicKey)
+		b = appendKey(b, "sig", true)
+		b = appendString(b, a.Sig)
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+// appendTLS writes ,"tls":{...}.
+func appendTLS(b []byte, t *TLS) []byte {
+	b = appendKey(b, "tls", true)
+	b = append(b, `{"version":`...)
+	b = appendString(b, t.Version)
+	b = appendKey(b, "cipher", true)
+	b = appendString(b, t.Cipher)
+	if t.Group != "" {
+		b = appendKey(b, "group", true)
+		b = appendString(b, t.Group)
+	}
+	b = appendKey(b, "mtls", true)
+	b = strconv.AppendBool(b, t.MTLS)
+	b = appendKey(b, "intercepted", true)
+	b = strconv.AppendBool(b, t.Intercepted)
 	return append(b, '}')
 }
 

@@ -33,6 +33,23 @@ type Event struct {
 	Latency     Latency     `json:"latency_ms"`
 	Alert       *Alert      `json:"alert,omitempty"`
 	Consent     *Consent    `json:"consent,omitempty"`
+	// Audit is the signature of the data plane that handled the hop over
+	// the hop's audit record, when it signs (docs/audit.md).
+	Audit *AuditSig `json:"audit,omitempty"`
+}
+
+// AuditSig is a data plane's signature over the audit record of its hop:
+// Ed25519 over the canonical record that the control plane rebuilds from
+// this event (package audit), by the key KeyID.
+type AuditSig struct {
+	// KeyID is the signing key's id (hex of the first 16 bytes of the
+	// SHA-256 of the public key).
+	KeyID string `json:"key_id"`
+	// PublicKey is the key as a note verifier key (name+hash+base64),
+	// what audit.trusted_keys lists.
+	PublicKey string `json:"public_key"`
+	// Sig is the signature, base64 (standard encoding, padded).
+	Sig string `json:"sig"`
 }
 
 // Consent is a consent grant or revocation made through the control
@@ -72,6 +89,9 @@ type Destination struct {
 	Host     string `json:"host"`
 	Workload string `json:"workload,omitempty"`
 	Upstream string `json:"upstream,omitempty"`
+	// TLS is the connection to the upstream, when it was TLS (mtls: a
+	// client certificate was sent).
+	TLS *TLS `json:"tls,omitempty"`
 }
 
 // TLS describes the client connection's TLS, when there was one.
@@ -97,6 +117,10 @@ type Request struct {
 	UserAgent   string `json:"user_agent,omitempty"`
 	ContentType string `json:"content_type,omitempty"`
 	Auth        string `json:"auth,omitempty"` // none, bearer_jwt, bearer, basic, api_key, mtls
+	// TokenID is the hash of a bearer token no identity source verified
+	// (as identity.token_id hashes verified ones: "sha256:" and 16 hex
+	// digits), so which token was used is known either way.
+	TokenID string `json:"token_id,omitempty"`
 }
 
 // Response holds what came back.

@@ -18,20 +18,22 @@ func sample() *Event {
 		Source:      Source{IP: "10.0.0.7", Country: "DE", Workload: "spiffe://demo.local/ns/shop/sa/cart"},
 		Destination: Destination{Host: "catalog:8082", Upstream: "http://127.0.0.1:9002"},
 		TLS:         &TLS{Version: "1.3", Cipher: "TLS_AES_128_GCM_SHA256", Group: "X25519MLKEM768", MTLS: true},
-		Request:     Request{Method: "GET", Path: "/products/42", RawPath: "/x/..//products/%34%32", Endpoint: "/products/{parameter}", Query: "a=1&b=\"2\"", Bytes: 3, UserAgent: "ua\u2028x", Auth: "bearer_jwt"},
+		Request:     Request{Method: "GET", Path: "/products/42", RawPath: "/x/..//products/%34%32", Endpoint: "/products/{parameter}", Query: "a=1&b=\"2\"", Bytes: 3, UserAgent: "ua\u2028x", Auth: "bearer_jwt", TokenID: "sha256:0011223344556677"},
 		Response:    Response{Status: 200, Bytes: 512, ContentType: "application/json"},
 		Identity:    &Identity{Sub: "user-17", TokenID: "sha256:abc", Scopes: []string{"cart", "read"}},
 		Findings:    []Finding{{Stage: "waf", Layer: "waf", Action: "block", Variable: "ARGS:q", Data: "1 OR 1=1", Tags: []string{"attack-sqli", "OWASP_CRS"}, RuleID: "942100", Kind: "sqli", Severity: "critical", Message: "quote \" and \\ and \n", WouldBlock: true}},
 		Decision:    "allow", Error: "x\x01y", Latency: Latency{Total: 1.93, Vigil: 0.21},
 		Alert: &Alert{Kind: "new_endpoint", Host: "h", Method: "GET", Endpoint: "/x"},
+		Audit: &AuditSig{KeyID: "3f2a", PublicKey: "vigil.audit/default+1a2b3c4d+AQ+/x=", Sig: "c2ln+/=="},
 	}
 }
 
 func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	for _, ev := range []*Event{sample(), {TxnID: "x", Time: time.Unix(0, 0)}, {Type: "alert", Alert: &Alert{Kind: "k"}},
+		{TxnID: "u", Destination: Destination{Host: "h", TLS: &TLS{Version: "1.2", Cipher: "c", MTLS: true}}},
 		{Type: "consent", Consent: &Consent{Action: "grant", ID: "cs_1", Subject: "u\"1", Grantee: "app", Scope: "s"}},
 		{Type: "consent", Consent: &Consent{Action: "revoke", ID: "cs_1", Subject: "u", Grantee: "app", Scope: "*", Resource: "/orders/**",
-			ExpiresAt: "2026-12-08T00:00:00Z"}}} {
+			ExpiresAt: "2026-12-08T00:00:00Z"}}, {TxnID: "y", Audit: &AuditSig{}}} {
 		var fast, std Event
 		line := ev.AppendJSON(nil)
 		if err := json.Unmarshal(line, &fast); err != nil {

@@ -1,8 +1,10 @@
 package pipeline
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"net/http"
 	"strings"
 	"time"
@@ -42,6 +44,10 @@ func (tx *Txn) FillEvent(ev *event.Event, end time.Time) {
 	if tx.Resp.Header != nil {
 		ev.Response.ContentType = tx.Resp.Header.Get("Content-Type")
 	}
+	if cs := tx.UpstreamTLS; cs != nil {
+		ev.Destination.TLS = &event.TLS{Version: strings.TrimPrefix(tls.VersionName(cs.Version), "TLS "), Cipher: tls.CipherSuiteName(cs.CipherSuite),
+			Group: cs.CurveID.String(), MTLS: tx.UpstreamMTLS}
+	}
 	if cs := r.TLS; cs != nil {
 		ev.TLS = &event.TLS{Version: strings.TrimPrefix(tls.VersionName(cs.Version), "TLS "), Cipher: tls.CipherSuiteName(cs.CipherSuite),
 			Group: cs.CurveID.String(), MTLS: len(cs.PeerCertificates) > 0, Intercepted: Intercepted(r.Context())}
@@ -49,6 +55,12 @@ func (tx *Txn) FillEvent(ev *event.Event, end time.Time) {
 	if tx.Identity != nil {
 		id := *tx.Identity
 		ev.Identity = &id
+	} else if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		// Not verified here (the upstream may check it): its hash still
+		// says which token was used. Never Basic credentials, whose
+		// passwords a hash would not protect.
+		sum := sha256.Sum256([]byte(strings.TrimSpace(h[7:])))
+		ev.Request.TokenID = "sha256:" + hex.EncodeToString(sum[:8])
 	}
 	ev.Findings = append(ev.Findings[:0], tx.Findings...)
 	ev.Decision = tx.Decision.String()

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -54,6 +55,10 @@ type Txn struct {
 	UpstreamErr string
 	// UpstreamTime is the time spent waiting for the upstream.
 	UpstreamTime time.Duration
+	// UpstreamTLS is the upstream connection's TLS state, when it was TLS.
+	UpstreamTLS *tls.ConnectionState
+	// UpstreamMTLS: Vigil presented a client certificate on that hop.
+	UpstreamMTLS bool
 
 	body          []byte
 	bodyRead      bool

@@ -31,12 +31,15 @@ import (
 // breaks. Not kept: 1xx informational responses other than 101 are not
 // relayed (the transport consumes them).
 type forwarder struct {
-	target   *url.URL // scheme and host, and a base path when the upstream URL has one
-	rt       http.RoundTripper
-	trust    Trust
-	bufs     bufferPool
-	errh     func(http.ResponseWriter, *http.Request, error)
-	upgrades *httputil.ReverseProxy
+	target *url.URL // scheme and host, and a base path when the upstream URL has one
+	rt     http.RoundTripper
+	// clientCert: the upstream is called with a client certificate
+	// (upstream_tls), so its TLS hop is mutual.
+	clientCert bool
+	trust      Trust
+	bufs       bufferPool
+	errh       func(http.ResponseWriter, *http.Request, error)
+	upgrades   *httputil.ReverseProxy
 	// chain judges responses before they are sent, when one of its stages
 	// is a response inspector; respLimit caps what is buffered for it.
 	chain     *pipeline.Chain
@@ -134,6 +137,12 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, in *http.Request) {
 		return
 	}
 	defer res.Body.Close()
+	if res.TLS != nil {
+		if rw, ok := w.(*pipeline.ResponseWriter); ok {
+			tx := rw.Txn() // the event records the upstream hop's TLS
+			tx.UpstreamTLS, tx.UpstreamMTLS = res.TLS, f.clientCert
+		}
+	}
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		f.errh(w, in, errors.New("upstream switched protocols on a request that asked for no upgrade"))
 		return

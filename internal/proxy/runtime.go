@@ -119,6 +119,9 @@ func NewRuntime(cfg *config.Config, stages Stages, m *metrics.Metrics, log *slog
 		r.Chain = chain
 		fw := &forwarder{target: target, rt: t, trust: rt.trust, bufs: bp, errh: rt.proxyError,
 			chain: chain, respLimit: int(cfg.Listen.Limits.ResponseInspectBytes), pool: r.pool}
+		if u := rc.UpstreamTLS; u != nil {
+			fw.clientCert = u.SVID != nil || u.Cert != ""
+		}
 		if r.pool == nil {
 			fw.upgrades = newReverseProxy(target, t, rt.trust, bp, rt.proxyError)
 		}

@@ -95,7 +95,18 @@ func DestinationOf(ev *event.Event) string {
 // Relevant reports whether an event is a call on the graph (transaction
 // events only; alerts, consent records and the like are not).
 func Relevant(ev *event.Event) bool {
-	return ev.Type == "" && DestinationOf(ev) != ""
+	if ev.Type != "" || DestinationOf(ev) == "" {
+		return false
+	}
+	// An app's plaintext call to its own sidecar over loopback is not a
+	// network hop: the sidecar's onward call is, and the next sidecar
+	// records it.
+	if ev.Placement == "sidecar" && ev.TLS == nil {
+		if a, err := netip.ParseAddr(ev.Source.IP); err == nil && a.IsLoopback() {
+			return false
+		}
+	}
+	return true
 }
 
 // Add counts one transaction into e.
@@ -432,4 +443,20 @@ func AssessAll(edges []Edge, inventory func(workload string) Inventory) []Score 
 		return strings.Compare(a.Workload, b.Workload)
 	})
 	return out
+}
+
+// TLSWeakness names what is weak in a connection's TLS: legacy_tls (1.2
+// or older) or weak_cipher (not an AEAD suite), or "" (nil: nothing).
+func TLSWeakness(t *event.TLS) (kind, detail string) {
+	if t == nil {
+		return "", ""
+	}
+	c := strings.ToUpper(t.Cipher)
+	switch {
+	case strings.Contains(c, "_CBC_") || strings.Contains(c, "RC4") || strings.Contains(c, "3DES") || strings.Contains(c, "_NULL_"):
+		return "weak_cipher", "TLS " + t.Version + " with " + t.Cipher + " (not an AEAD suite)"
+	case t.Version != "" && t.Version != "1.3" && t.Version != "TLS 1.3":
+		return "legacy_tls", "TLS " + t.Version + " (" + t.Cipher + ")"
+	}
+	return "", ""
 }

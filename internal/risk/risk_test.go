@@ -50,6 +50,8 @@ func TestSourceAndDestination(t *testing.T) {
 		{Type: "alert", Destination: event.Destination{Host: "h"}},
 		{Type: "consent"},
 		{Destination: event.Destination{}},
+		// an app's plaintext call to its own sidecar
+		{Placement: "sidecar", Source: event.Source{IP: "127.0.0.1"}, Destination: event.Destination{Host: "cart.internal"}},
 	} {
 		if Relevant(ev) {
 			t.Errorf("%+v is not a call", ev)

@@ -82,8 +82,10 @@ type Egress struct {
 type Shop struct {
 	// Base URLs (scheme://host:port) of each service.
 	Frontend, Catalog, Cart, Users, Order, Payment string
-	// PaymentCA holds the payment provider's self-signed certificate.
-	PaymentCA *x509.CertPool
+	// PaymentCA holds the payment provider's self-signed certificate,
+	// PaymentCert.
+	PaymentCA   *x509.CertPool
+	PaymentCert *x509.Certificate
 	// PaymentKey is the secret key the order service sends to the payment
 	// provider.
 	PaymentKey string
@@ -147,7 +149,7 @@ func Start(ctx context.Context, opts Options) (*Shop, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shop: payment certificate: %w", err)
 	}
-	s.PaymentCA = pool
+	s.PaymentCA, s.PaymentCert = pool, cert.Leaf
 
 	type svc struct {
 		name    string

@@ -58,7 +58,10 @@ func tlsServerConfig(cert tls.Certificate) *tls.Config {
 	return &tls.Config{
 		Certificates: []tls.Certificate{cert},
 		MinVersion:   tls.VersionTLS12,
-		NextProtos:   []string{"h2", "http/1.1"},
+		// The provider is a legacy one, still on TLS 1.2: Vigil's posture
+		// alerts have something to say about the call that leaves.
+		MaxVersion: tls.VersionTLS12,
+		NextProtos: []string{"h2", "http/1.1"},
 	}
 }
 
