@@ -13,9 +13,13 @@ import (
 // Hop is one entry of a lineage: the record, where it is in the log, and
 // how deep in the call chain (0: the first hop).
 type Hop struct {
-	Index  uint64 `json:"index"`
-	Depth  int    `json:"depth"`
-	Record Record `json:"record"`
+	Index uint64 `json:"index"`
+	Depth int    `json:"depth"`
+	// SignedBy is "hop" when the data plane that handled the hop signed
+	// its record, "control" when the control plane did (Record.Signer is
+	// the key, Record.HopSignature says why the hop's is not used).
+	SignedBy string `json:"signed_by"`
+	Record   Record `json:"record"`
 }
 
 // Lineage returns every hop of the transaction txnID in call order: the
@@ -39,7 +43,11 @@ func Lineage(ctx context.Context, st store.Store, txnID string) ([]Hop, error) {
 		if _, dup := byTxn[r.TxnID]; !dup && r.TxnID != "" {
 			byTxn[r.TxnID] = len(hops)
 		}
-		hops = append(hops, Hop{Index: e.Index, Record: r})
+		by := SignedByControl
+		if r.SignedBy == SignedByHop {
+			by = SignedByHop
+		}
+		hops = append(hops, Hop{Index: e.Index, SignedBy: by, Record: r})
 		times = append(times, e.Time)
 	}
 	children := map[int][]int{}

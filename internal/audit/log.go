@@ -30,6 +30,7 @@ type Log struct {
 	key        *Key
 	origin     string
 	registered atomic.Bool
+	hops       hopTrust
 }
 
 // DefaultOrigin is the checkpoint origin line unless audit.origin says
@@ -88,16 +89,33 @@ func (l *Log) register(ctx context.Context) error {
 // index[i] is the entry of recs[i], or -1 when its key was logged before
 // (or earlier in recs). The entries are committed when Append returns.
 func (l *Log) Append(ctx context.Context, recs []Record) (index []int64, err error) {
-	if len(recs) == 0 {
+	ents := make([]entry, len(recs))
+	for i, r := range recs {
+		ents[i].rec = r
+	}
+	return l.append(ctx, ents)
+}
+
+// entry is a record to append: signed by the log's key when sig is nil,
+// otherwise already signed (by its hop): canon are the canonical bytes
+// that sig signs, rec their record.
+type entry struct {
+	rec   Record
+	canon []byte
+	sig   []byte
+}
+
+func (l *Log) append(ctx context.Context, ents []entry) (index []int64, err error) {
+	if len(ents) == 0 {
 		return nil, nil
 	}
 	if err := l.register(ctx); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	leaves := make([]store.AuditLeaf, len(recs))
-	errs := make([]error, len(recs))
+	leaves := make([]store.AuditLeaf, len(ents))
+	errs := make([]error, len(ents))
 	leaf := func(i int) {
-		r := recs[i]
+		r := ents[i].rec
 		if r.Key == "" {
 			errs[i] = fmt.Errorf("audit: record %d has no key", i)
 			return
@@ -110,7 +128,12 @@ func (l *Log) Append(ctx context.Context, recs []Record) (index []int64, err err
 			errs[i] = fmt.Errorf("audit: record %s: time: %w", r.Key, err)
 			return
 		}
-		data, err := Sign(l.key, r)
+		var data []byte
+		if ents[i].sig != nil {
+			data, err = json.Marshal(Signed{Record: ents[i].canon, Sig: ents[i].sig})
+		} else {
+			data, err = Sign(l.key, r)
+		}
 		if err != nil {
 			errs[i] = err
 			return
@@ -121,23 +144,7 @@ func (l *Log) Append(ctx context.Context, recs []Record) (index []int64, err err
 	}
 	// Signing is most of an append's CPU: large batches are signed on
 	// every core, before the store's lock is taken.
-	if workers := min(runtime.GOMAXPROCS(0), len(recs)/64); workers > 1 {
-		var wg sync.WaitGroup
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := w; i < len(recs); i += workers {
-					leaf(i)
-				}
-			}()
-		}
-		wg.Wait()
-	} else {
-		for i := range recs {
-			leaf(i)
-		}
-	}
+	parallel(len(ents), leaf)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -146,6 +153,28 @@ func (l *Log) Append(ctx context.Context, recs []Record) (index []int64, err err
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	return index, nil
+}
+
+// parallel runs f(0..n-1), on every core when n is large.
+func parallel(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n/64)
+	if workers <= 1 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // Checkpoint is a signed statement of the tree at one size.

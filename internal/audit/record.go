@@ -25,6 +25,22 @@ const (
 	KindTransaction = "transaction"
 	KindConsent     = "consent"
 	KindConfig      = "config"
+	// KindKey registers a data plane's signing key in the log the first
+	// time the control plane sees a record signed by it (trust on first
+	// use): records signed by that key later in the log are then
+	// verifiable by anyone who trusts the control plane's key (hop.go).
+	KindKey = "key"
+)
+
+// Who signed a record (Record.SignedBy), and why the control plane signed
+// a transaction record instead of its hop (Record.HopSignature).
+const (
+	SignedByHop     = "hop"
+	SignedByControl = "control"
+
+	HopSigMissing  = "missing"
+	HopSigInvalid  = "invalid"
+	HopSigUnpinned = "unpinned"
 )
 
 // recordVersion is Record.V.
@@ -64,8 +80,34 @@ type Record struct {
 	Rules   []string `json:"rules,omitempty"`
 	Consent *Consent `json:"consent,omitempty"`
 	Config  *Config  `json:"config,omitempty"`
+	// RegisteredKey is the data-plane key a "key" record registers.
+	RegisteredKey *RegisteredKey `json:"registered_key,omitempty"`
+	// HopSignature is set on a transaction record that the control plane
+	// signed instead of the data plane that handled the hop: "missing"
+	// (the event carried no signature: audit off at the hop, or an older
+	// data plane), "invalid" (it carried one that does not verify over
+	// the record: the event changed after the hop signed it, or the
+	// signature was forged) or "unpinned" (a valid signature by a key
+	// not in audit.trusted_keys while audit.require_pinned is set).
+	HopSignature string `json:"hop_signature,omitempty"`
+	// HopKey is the key id the rejected hop signature claimed.
+	HopKey string `json:"hop_key,omitempty"`
+	// SignedBy is "hop" when the data plane that handled the hop signed
+	// the record (Signer is its key); empty when the control plane did.
+	SignedBy string `json:"signed_by,omitempty"`
 	// Signer is the id of the key that signs the record (KeyID).
 	Signer string `json:"signer"`
+}
+
+// RegisteredKey is a data plane's record-signing key, as first seen.
+type RegisteredKey struct {
+	ID string `json:"id"`
+	// Verifier is the note verifier key (name+hash+base64).
+	Verifier string `json:"verifier"`
+	// Placement and FirstTxnID are the placement and txn_id of the first
+	// event seen signed by the key.
+	Placement  string `json:"placement,omitempty"`
+	FirstTxnID string `json:"first_txn_id,omitempty"`
 }
 
 // Source is the calling side.
@@ -203,8 +245,13 @@ func sanitize(r *Record) {
 	// r is a copy; what its pointers and slices share with the caller's
 	// record is copied before it is changed.
 	r.Rules = slices.Clone(r.Rules)
-	for _, p := range []any{&r.Source, &r.Destination, &r.Identity, &r.Consent, &r.Config} {
+	for _, p := range []any{&r.Source, &r.Destination, &r.Identity, &r.Consent, &r.Config, &r.RegisteredKey} {
 		switch p := p.(type) {
+		case **RegisteredKey:
+			if *p != nil {
+				v := **p
+				*p = &v
+			}
 		case **Source:
 			if *p != nil {
 				v := **p
@@ -236,7 +283,7 @@ func sanitize(r *Record) {
 		*s = strings.ReplaceAll(strings.ToValidUTF8(*s, "\uFFFD"), "\x00", "\uFFFD")
 	}
 	for _, s := range []*string{&r.Kind, &r.Key, &r.Time, &r.TxnID, &r.ParentTxnID, &r.TraceID, &r.Placement, &r.Mode,
-		&r.Method, &r.Endpoint, &r.RequestHash, &r.Decision, &r.Signer} {
+		&r.Method, &r.Endpoint, &r.RequestHash, &r.Decision, &r.HopSignature, &r.HopKey, &r.SignedBy, &r.Signer} {
 		fix(s)
 	}
 	if r.Source != nil {
@@ -254,6 +301,11 @@ func sanitize(r *Record) {
 	}
 	for i := range r.Rules {
 		fix(&r.Rules[i])
+	}
+	if k := r.RegisteredKey; k != nil {
+		for _, s := range []*string{&k.ID, &k.Verifier, &k.Placement, &k.FirstTxnID} {
+			fix(s)
+		}
 	}
 	if c := r.Consent; c != nil {
 		for _, s := range []*string{&c.Action, &c.ID, &c.Subject, &c.Grantee, &c.Scope, &c.Resource, &c.ExpiresAt} {

@@ -31,8 +31,15 @@ type VerifyOptions struct {
 	// Origin every checkpoint must carry.
 	Origin string
 	// Keys are the trusted public keys: a record or checkpoint signed by
-	// any other key is a problem, whatever the store's key table says.
+	// any other key is a problem, whatever the store's key table says,
+	// except a transaction record signed by its hop with a key that a
+	// "key" record signed by a trusted key registered earlier in the log
+	// (trust on first use; see RequirePinned).
 	Keys []PublicKey
+	// RequirePinned trusts hop keys only when they are among Keys (pinned
+	// in audit.trusted_keys), not because the log registered them: a
+	// control plane's key could register a key of its own making.
+	RequirePinned bool
 	// Seen are checkpoints verified before (kept by the caller).
 	Seen []Seen
 	// Page is how many entries are read at once (default 1000).
@@ -61,8 +68,12 @@ type Report struct {
 	Root        []byte `json:"root_hash"`
 	Checkpoints int    `json:"checkpoints"`
 	// Latest is the latest checkpoint that verified (nil if none).
-	Latest   *Checkpoint `json:"latest,omitempty"`
-	Problems []Problem   `json:"problems"`
+	Latest *Checkpoint `json:"latest,omitempty"`
+	// HopSigned counts the records signed by the hop that handled them;
+	// HopKeys are the hop keys the log registered (id: verifier key).
+	HopSigned uint64            `json:"hop_signed"`
+	HopKeys   map[string]string `json:"hop_keys,omitempty"`
+	Problems  []Problem         `json:"problems"`
 }
 
 // OK reports whether nothing was wrong.
@@ -102,6 +113,7 @@ func Verify(ctx context.Context, st store.Store, o VerifyOptions) (*Report, erro
 	for _, k := range o.Keys {
 		keys[k.ID] = k
 	}
+	hops := map[string]hopKey{}
 
 	// Checkpoints: signature and origin now, roots while recomputing.
 	cps, err := st.ListAuditCheckpoints(ctx)
@@ -183,7 +195,7 @@ func Verify(ctx context.Context, st store.Store, o VerifyOptions) (*Report, erro
 				add(int64(next), "missing (the next stored entry is %d)", e.Index)
 			}
 			idx := int64(e.Index)
-			if what := checkEntry(&e, keys); what != "" {
+			if what := checkEntry(&e, keys, hops, o.RequirePinned, rep); what != "" {
 				add(idx, "%s", what)
 			}
 			lh := rfc6962.DefaultHasher.HashLeaf(e.Data)
@@ -310,8 +322,16 @@ func leafNodes(ctx context.Context, st store.Store, ids []store.AuditNodeID) ([]
 	return out, nil
 }
 
-// checkEntry returns what is wrong with one entry, or "".
-func checkEntry(e *store.AuditEntry, keys map[string]PublicKey) string {
+// hopKey is a hop key a "key" record registered, at entry index.
+type hopKey struct {
+	PublicKey
+	index uint64
+}
+
+// checkEntry returns what is wrong with one entry, or "". A "key" record
+// signed by a trusted key adds its key to hops; rep counts the hop-signed
+// records.
+func checkEntry(e *store.AuditEntry, keys map[string]PublicKey, hops map[string]hopKey, requirePinned bool, rep *Report) string {
 	var s Signed
 	if err := json.Unmarshal(e.Data, &s); err != nil {
 		return fmt.Sprintf("not a signed record: %v", err)
@@ -325,10 +345,42 @@ func checkEntry(e *store.AuditEntry, keys map[string]PublicKey) string {
 	}
 	k, ok := keys[r.Signer]
 	if !ok {
-		return fmt.Sprintf("signed by key %s, which is not trusted", r.Signer)
+		hk, registered := hops[r.Signer]
+		switch {
+		case !registered:
+			return fmt.Sprintf("signed by key %s, which is not trusted", r.Signer)
+		case requirePinned:
+			return fmt.Sprintf("signed by hop key %s (registered at entry %d), which is not pinned (audit.trusted_keys)", r.Signer, hk.index)
+		case r.Kind != KindTransaction || r.SignedBy != SignedByHop:
+			return fmt.Sprintf("signed by hop key %s, which signs only transaction records of its hop", r.Signer)
+		}
+		k = hk.PublicKey
 	}
 	if !k.verify(s.Record, s.Sig) {
 		return fmt.Sprintf("the signature by key %s does not verify (the record was modified)", r.Signer)
+	}
+	switch {
+	case r.SignedBy != "" && (r.SignedBy != SignedByHop || r.Kind != KindTransaction):
+		return fmt.Sprintf("signed_by %q on a %s record", r.SignedBy, r.Kind)
+	case r.Kind == KindKey:
+		rk := r.RegisteredKey
+		if rk == nil {
+			return "a key record without registered_key"
+		}
+		pk, err := ParsePublicKey(rk.Verifier)
+		if err != nil || pk.ID != rk.ID || r.Key != "key-"+rk.ID {
+			return "a key record whose key, id and record key disagree"
+		}
+		if _, dup := hops[pk.ID]; !dup {
+			hops[pk.ID] = hopKey{pk, e.Index}
+			if rep.HopKeys == nil {
+				rep.HopKeys = map[string]string{}
+			}
+			rep.HopKeys[pk.ID] = pk.Verifier
+		}
+	}
+	if r.SignedBy == SignedByHop {
+		rep.HopSigned++
 	}
 	t, err := r.ParseTime()
 	switch {

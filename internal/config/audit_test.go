@@ -21,9 +21,10 @@ func TestAuditConfig(t *testing.T) {
 				t.Errorf("defaults: %+v, key %s", c.Audit, c.AuditKeyPath())
 			}
 		}},
-		{"all keys", "data_dir: /d\naudit:\n  origin: vigil.audit/shop\n  key: /k/a.key\n  checkpoint_interval: 1s\n  trusted_keys: [" + vkey + "]\n", "",
+		{"all keys", "data_dir: /d\naudit:\n  origin: vigil.audit/shop\n  key: /k/a.key\n  checkpoint_interval: 1s\n  trusted_keys: [" + vkey + "]\n  require_pinned: true\n", "",
 			func(t *testing.T, c *Config) {
-				if c.Audit.Origin != "vigil.audit/shop" || c.AuditKeyPath() != "/k/a.key" || c.Audit.CheckpointInterval != time.Second {
+				if c.Audit.Origin != "vigil.audit/shop" || c.AuditKeyPath() != "/k/a.key" || c.Audit.CheckpointInterval != time.Second ||
+					!c.Audit.RequirePinned {
 					t.Errorf("%+v", c.Audit)
 				}
 			}},

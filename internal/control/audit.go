@@ -15,8 +15,12 @@ import (
 // says: the signing key is read from (or generated into, mode 0600)
 // data_dir/audit.key. Nil, nil when audit.disabled.
 //
-// Records are signed here, by the control plane's key, when it stores the
-// events: data planes do not sign their hops yet (docs/audit.md).
+// Transaction records are logged with the signature of the data plane
+// that handled the hop when the event carries a valid one (its key is
+// registered in the log on first use; with audit.require_pinned only the
+// keys of audit.trusted_keys are accepted); the others, and the consent and
+// config records, are signed here with the control plane's key
+// (docs/audit.md).
 func OpenAudit(st store.Store, cfg *config.Config) (*audit.Log, error) {
 	if cfg.Audit.Disabled {
 		return nil, nil
@@ -25,7 +29,20 @@ func OpenAudit(st store.Store, cfg *config.Config) (*audit.Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	return audit.New(st, key, cfg.Audit.Origin)
+	pinned := make([]audit.PublicKey, 0, len(cfg.Audit.TrustedKeys))
+	for i, v := range cfg.Audit.TrustedKeys {
+		pk, err := audit.ParsePublicKey(v)
+		if err != nil {
+			return nil, fmt.Errorf("audit.trusted_keys[%d]: %w", i, err)
+		}
+		pinned = append(pinned, pk)
+	}
+	l, err := audit.New(st, key, cfg.Audit.Origin)
+	if err != nil {
+		return nil, err
+	}
+	l.TrustHopKeys(pinned, cfg.Audit.RequirePinned)
+	return l, nil
 }
 
 // auditEvents appends the audit records of the transaction and consent
@@ -36,17 +53,47 @@ func (p *Plane) auditEvents(ctx context.Context, evs []event.Event) error {
 	if p.o.Audit == nil {
 		return nil
 	}
-	recs := make([]audit.Record, 0, len(evs))
+	res, err := p.o.Audit.AppendEvents(ctx, evs)
+	if err != nil {
+		return err
+	}
+	for _, id := range res.Registered {
+		p.log.Info("audit: data-plane key registered (trust on first use)", "key_id", id)
+	}
+	if len(res.Rejected) > 0 {
+		p.badHopSignatures(ctx, evs, res.Rejected)
+	}
+	return nil
+}
+
+// AlertAuditBadSignature is the alert kind of a hop signature the control
+// plane rejected (its record is logged signed by the control plane).
+const AlertAuditBadSignature = "audit_bad_signature"
+
+// badHopSignatures logs and stores an alert per rejected hop signature:
+// the event changed between the data plane and here, a key or signature
+// was forged, or (audit.require_pinned) the key is not pinned.
+func (p *Plane) badHopSignatures(ctx context.Context, evs []event.Event, rejected []audit.RejectedHop) {
+	byTxn := make(map[string]*event.Event, len(evs))
 	for i := range evs {
-		if r, ok := audit.FromEvent(&evs[i]); ok {
-			recs = append(recs, r)
+		byTxn[evs[i].TxnID] = &evs[i]
+	}
+	alerts := make([]event.Event, 0, len(rejected))
+	for _, rj := range rejected {
+		p.log.Error("audit: hop signature rejected; record signed by the control plane", "txn_id", rj.TxnID, "key_id", rj.KeyID,
+			"status", rj.Status, "entry", rj.Index, "reason", rj.Reason)
+		a := event.Event{Type: "alert", TxnID: "alert-audit-signature-" + rj.TxnID, Time: time.Now().UTC(), Placement: "control",
+			Decision: event.DecisionAllow, Alert: &event.Alert{Kind: AlertAuditBadSignature,
+				Detail: fmt.Sprintf("txn %s, key %s: %s: %s (audit entry %d)", rj.TxnID, rj.KeyID, rj.Status, rj.Reason, rj.Index)}}
+		if ev := byTxn[rj.TxnID]; ev != nil {
+			a.Source, a.Destination = ev.Source, ev.Destination
+			a.Alert.Host, a.Alert.Method, a.Alert.Endpoint = ev.Destination.Host, ev.Request.Method, ev.Request.Endpoint
 		}
+		alerts = append(alerts, a)
 	}
-	if len(recs) == 0 {
-		return nil
+	if _, err := p.o.Store.InsertEvents(ctx, alerts); err != nil {
+		p.log.Warn("audit signature alerts not stored", "alerts", len(alerts), "err", err)
 	}
-	_, err := p.o.Audit.Append(ctx, recs)
-	return err
 }
 
 // auditConfig records a distributed configuration overlay.

@@ -2,9 +2,11 @@ package control
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,5 +159,81 @@ func TestRunCheckpoints(t *testing.T) {
 	cps, _ := st.ListAuditCheckpoints(context.Background())
 	if len(cps) != 2 { // the empty log at start, then size 1; idle ticks sign nothing
 		t.Errorf("%d checkpoints, want 2 (sizes 0 and 1)", len(cps))
+	}
+}
+
+// TestIngestHopSignatures: events signed by their data plane are logged
+// with the hop's signature (the key registered first); an event changed on
+// the way is logged signed by the control plane, marked invalid, and
+// raises an audit_bad_signature alert; an unsigned one falls back.
+func TestIngestHopSignatures(t *testing.T) {
+	st := newStore(t)
+	p, l := auditPlane(t, st)
+	ctx := context.Background()
+	hopKey, _, err := audit.GenerateKey("gateway-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer := audit.NewHopSigner(hopKey)
+	wire := func(ev event.Event) event.Event {
+		signer.Sign(&ev)
+		var got event.Event
+		if err := json.Unmarshal(ev.AppendJSON(nil), &got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	good, bad := wire(txn("h1", "GET", "shop", "/a", 1)), wire(txn("h2", "POST", "shop", "/orders", 2))
+	bad.Response.Status = 500 // changed between the data plane and here
+	if err := p.Ingest(ctx, []event.Event{good, bad, txn("h3", "GET", "shop", "/c", 3)}); err != nil {
+		t.Fatal(err)
+	}
+	type leaf struct{ kind, txn, signer, by, hopSig string }
+	var got []leaf
+	for _, e := range auditEntries(t, st) {
+		var s audit.Signed
+		var r audit.Record
+		if json.Unmarshal(e.Data, &s) != nil || json.Unmarshal(s.Record, &r) != nil {
+			t.Fatalf("entry %d: %s", e.Index, e.Data)
+		}
+		got = append(got, leaf{r.Kind, r.TxnID, r.Signer, r.SignedBy, r.HopSignature})
+	}
+	want := []leaf{{audit.KindKey, "", l.Key().ID, "", ""}, {audit.KindTransaction, "h1", hopKey.ID, audit.SignedByHop, ""},
+		{audit.KindTransaction, "h2", l.Key().ID, "", audit.HopSigInvalid}, {audit.KindTransaction, "h3", l.Key().ID, "", audit.HopSigMissing}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("entries:\n got  %v\n want %v", got, want)
+	}
+	alerts, err := st.ListEvents(ctx, store.EventFilter{Type: "alert"})
+	if err != nil || len(alerts.Items) != 1 || alerts.Items[0].Alert.Kind != AlertAuditBadSignature ||
+		!strings.Contains(alerts.Items[0].Alert.Detail, "h2") {
+		t.Fatalf("alerts: %+v %v", alerts.Items, err)
+	}
+	rep, err := audit.Verify(ctx, st, audit.VerifyOptions{Keys: []audit.PublicKey{l.Key().Public()}})
+	if err != nil || !rep.OK() || rep.HopSigned != 1 {
+		t.Fatalf("verify: %v %+v", err, rep)
+	}
+
+	// audit.require_pinned: an unpinned hop key is not logged as the hop's.
+	l.TrustHopKeys(nil, true)
+	if err := p.Ingest(ctx, []event.Event{wire(txn("h4", "GET", "shop", "/d", 4))}); err != nil {
+		t.Fatal(err)
+	}
+	es := auditEntries(t, st)
+	var s audit.Signed
+	var r audit.Record
+	_ = json.Unmarshal(es[len(es)-1].Data, &s)
+	_ = json.Unmarshal(s.Record, &r)
+	if r.TxnID != "h4" || r.HopSignature != audit.HopSigUnpinned || r.Signer != l.Key().ID {
+		t.Fatalf("unpinned: %+v", r)
+	}
+	l.TrustHopKeys([]audit.PublicKey{hopKey.Public()}, true)
+	if err := p.Ingest(ctx, []event.Event{wire(txn("h5", "GET", "shop", "/e", 5))}); err != nil {
+		t.Fatal(err)
+	}
+	es = auditEntries(t, st)
+	_ = json.Unmarshal(es[len(es)-1].Data, &s)
+	_ = json.Unmarshal(s.Record, &r)
+	if r.TxnID != "h5" || r.SignedBy != audit.SignedByHop || r.Signer != hopKey.ID {
+		t.Fatalf("pinned: %+v", r)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-sec/vigil/internal/audit"
 	"github.com/vigil-sec/vigil/internal/authz/consent"
 	"github.com/vigil-sec/vigil/internal/bus"
 	"github.com/vigil-sec/vigil/internal/config"
@@ -30,7 +31,11 @@ type DataPlane struct {
 	Publisher *bus.Publisher
 	// Consents are the consent grants the control plane distributes,
 	// answering the consent() policy function; kept in consentFile.
-	Consents    *consent.Cache
+	Consents *consent.Cache
+	// Signer signs the audit record of every transaction this data plane
+	// handles, into the event (event.Audit), before the event is
+	// published: nil unless audit.sign_hops (and a bus).
+	Signer      *audit.HopSigner
 	consentFile string
 	ownBus      bool
 	log         *slog.Logger
@@ -67,6 +72,17 @@ func StartDataPlane(ctx context.Context, cfg *config.Config, opts Options, log *
 			return nil, fmt.Errorf("bus: %w", err)
 		}
 		dp.Bus, dp.ownBus = b, true
+	}
+	if dp.Bus != nil && !cfg.Audit.Disabled && cfg.Audit.SignHops {
+		// Signed on the event queue's writer goroutine, after redaction
+		// and before any sink encodes the event: the first sink.
+		key, err := audit.LoadOrCreateKey(cfg.AuditKeyPath(), cfg.Audit.Origin)
+		if err != nil {
+			dp.closeBus()
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+		dp.Signer = audit.NewHopSigner(key)
+		opts.Sinks = append([]event.Sink{dp.Signer}, opts.Sinks...)
 	}
 	if dp.Bus != nil {
 		dp.Publisher = bus.NewPublisher(dp.Bus, bus.PublisherOptions{Placement: opts.Placement,
@@ -117,6 +133,10 @@ func StartDataPlane(ctx context.Context, cfg *config.Config, opts Options, log *
 		g.Metrics.GaugeFunc("vigil_consent_grants", "Active consent grants this data plane holds.", func() float64 { return float64(c.Len()) })
 		g.Metrics.CounterFunc("vigil_consent_invalid_total", "Consent values from the bus that were not a usable grant.",
 			func() float64 { return float64(c.Invalid()) })
+	}
+	if s := dp.Signer; s != nil {
+		g.Metrics.CounterFunc("vigil_audit_hops_signed_total", "Transaction events whose audit record this data plane signed.",
+			func() float64 { return float64(s.Signed()) })
 	}
 	if p := dp.Publisher; p != nil {
 		g.Metrics.CounterFunc("vigil_bus_events_published_total", "Events acknowledged by the bus.", func() float64 { return float64(p.Published()) })
