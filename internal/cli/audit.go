@@ -35,13 +35,13 @@ const auditStateFile = "audit-verify.json"
 
 func auditVerifyCmd(e *env) *cobra.Command {
 	var state string
-	var asJSON bool
+	var asJSON, pinned bool
 	c := configCmd(e, "verify", "Recompute the audit log from the stored records and check every signature and checkpoint",
 		func(ctx context.Context, cfg *config.Config) error {
 			if state == "" {
 				state = filepath.Join(cfg.DataDir, auditStateFile)
 			}
-			return runAuditVerify(ctx, e.stdout, cfg, state, asJSON)
+			return runAuditVerify(ctx, e.stdout, cfg, state, asJSON, pinned || cfg.Audit.RequirePinned)
 		})
 	c.Long = `Opens the store named in the config (also while vigil up runs), recomputes
 the Merkle tree from the stored records and checks: every entry present, in
@@ -53,6 +53,7 @@ contained in the log (consistency proofs). Names the first bad entry and
 exits 1 when anything is wrong.`
 	c.Flags().StringVar(&state, "state", "", "file of the checkpoints seen by earlier runs (default data_dir/"+auditStateFile+")")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	c.Flags().BoolVar(&pinned, "require-pinned", false, "accept data-plane (hop) keys only when audit.trusted_keys pins them (default: audit.require_pinned)")
 	return c
 }
 
@@ -88,7 +89,7 @@ func openAuditStore(ctx context.Context, cfg *config.Config) (store.Store, error
 	return st, nil
 }
 
-func runAuditVerify(ctx context.Context, out io.Writer, cfg *config.Config, statePath string, asJSON bool) error {
+func runAuditVerify(ctx context.Context, out io.Writer, cfg *config.Config, statePath string, asJSON, pinned bool) error {
 	keys, err := trustedKeys(cfg)
 	if err != nil {
 		return problem(err)
@@ -105,7 +106,7 @@ func runAuditVerify(ctx context.Context, out io.Writer, cfg *config.Config, stat
 		return err
 	}
 	defer st.Close()
-	rep, err := audit.Verify(ctx, st, audit.VerifyOptions{Origin: cfg.Audit.Origin, Keys: keys, Seen: seen.Seen})
+	rep, err := audit.Verify(ctx, st, audit.VerifyOptions{Origin: cfg.Audit.Origin, Keys: keys, Seen: seen.Seen, RequirePinned: pinned})
 	if err != nil {
 		return problem(err)
 	}
