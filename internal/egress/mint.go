@@ -10,14 +10,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
 	"net"
-	"os"
-	"path/filepath"
-	"runtime"
 	"sync"
 	"time"
 
@@ -57,19 +53,14 @@ type mintCall struct {
 // NewMinter loads the CA in dir (pki.Load checks that its files make one
 // CA) and its intermediate key.
 //
-// pki.CA keeps the intermediate key unexported and issues only SPIFFE
-// SVIDs, so the key is read here from the same file, under the same
-// checks pki applies (PKCS#8, not readable by others, matching the
-// intermediate certificate).
+// The leaves are signed with the intermediate's key as pki.Load loaded
+// and checked it.
 func NewMinter(dir string, ttl time.Duration, size int) (*Minter, error) {
 	ca, err := pki.Load(dir)
 	if err != nil {
 		return nil, err
 	}
-	key, err := readIntermediateKey(filepath.Join(ca.Dir(), pki.IntermediateKeyFile), ca.Intermediate)
-	if err != nil {
-		return nil, err
-	}
+	key := ca.IntermediateSigner()
 	if ttl <= 0 {
 		ttl = 24 * time.Hour
 	}
@@ -78,37 +69,6 @@ func NewMinter(dir string, ttl time.Duration, size int) (*Minter, error) {
 	}
 	return &Minter{inter: ca.Intermediate, key: key, ttl: ttl, max: size, now: time.Now,
 		lru: list.New(), byHost: map[string]*list.Element{}, inflight: map[string]*mintCall{}}, nil
-}
-
-func readIntermediateKey(path string, cert *x509.Certificate) (crypto.Signer, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if m := fi.Mode().Perm(); m&0o077 != 0 && runtime.GOOS != "windows" {
-		return nil, fmt.Errorf("%s is accessible by others (mode %04o): chmod 600 it", path, m)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil || blk.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("%s: no PEM PRIVATE KEY (PKCS#8) block", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	s, ok := k.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("%s: %T is not a signing key", path, k)
-	}
-	pub, ok := s.Public().(interface{ Equal(crypto.PublicKey) bool })
-	if !ok || !pub.Equal(cert.PublicKey) {
-		return nil, fmt.Errorf("%s does not match %s", path, pki.IntermediateCertFile)
-	}
-	return s, nil
 }
 
 // Certificate returns the leaf for host, from the cache or freshly

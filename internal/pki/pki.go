@@ -132,6 +132,11 @@ type CA struct {
 // Dir is the directory the CA was loaded from.
 func (ca *CA) Dir() string { return ca.dir }
 
+// IntermediateSigner is the issuing CA's key, loaded and checked by Load
+// (PKCS#8, the owner's alone, matching Intermediate), for issuers of
+// other leaves than SVIDs (the egress listener's minted server leaves).
+func (ca *CA) IntermediateSigner() crypto.Signer { return ca.intKey }
+
 // newSerial is a random positive 128-bit serial number (CA/B Forum
 // baseline requirements ask for at least 64 bits of randomness).
 func newSerial() (*big.Int, error) {
