@@ -32,7 +32,7 @@ pick_port UP
 start upstream "$TMP/upstream" -addr "127.0.0.1:$UP"
 wait_ready upstream "http://127.0.0.1:$UP/products" || die "upstream did not start"
 
-declare -A URL=() ADMIN=()
+declare -A ADMIN=()
 for t in audit-off audit-on; do
 	pick_port P; pick_port A
 	{
@@ -47,34 +47,17 @@ for t in audit-off audit-on; do
 done
 
 wrk_lua "$TMP/req.lua"
-declare -A RPS=() P50=() P99=() BAD=()
-for ROUND in $(seq "$ROUNDS"); do
-	for t in audit-off audit-on; do
-		out="$TMP/wrk-$t-$ROUND.txt"
-		log "round $ROUND/$ROUNDS $t: warm-up $WARMUP, then -t$THREADS -c$CONNS -d$DURATION"
-		wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -s "$TMP/req.lua" "${URL[$t]}" >/dev/null 2>&1 || true
-		wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$TMP/req.lua" "${URL[$t]}" >"$out" 2>&1 || die "wrk failed on $t"
-		line=$(grep '^BENCH' "$out")
-		RPS[$t]+="$(sed -E 's/.*rps=([0-9.]+).*/\1/' <<<"$line") "
-		P50[$t]+="$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<<"$line") "
-		P99[$t]+="$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$line") "
-		BAD[$t]=$((${BAD[$t]:-0} + $(sed -E 's/.*errors=([0-9]+) non2xx=([0-9]+).*/\1+\2/' <<<"$line")))
-	done
-done
+measure audit-off audit-on
 sleep 3 # let the control plane catch up, then show that the log holds the traffic
 cp=$(curl -s -H "Authorization: Bearer bench" "${ADMIN[audit-on]}/api/v1/audit/checkpoint" | sed -n 2p)
-ratio=$(awk -v a="$(median "${RPS[audit-on]}")" -v b="$(median "${RPS[audit-off]}")" 'BEGIN {printf "%.2f", a/b}')
+ratio=$(ratio audit-on audit-off)
 {
 	echo "# vigil up: audit log on vs off"
 	echo
 	echo "\`bench/audit.sh\`, commit $COMMIT, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load at start $LOAD_START;"
 	echo "wrk -t$THREADS -c$CONNS -d$DURATION, $ROUNDS interleaved rounds (medians), GET /products through vigil up."
 	echo
-	echo "| target | requests/s | p50 | p99 | errors + non-2xx | rounds (rps) |"
-	echo "|---|---:|---:|---:|---:|---|"
-	for t in audit-off audit-on; do
-		printf '| %s | %s | %s µs | %s µs | %s | %s|\n' "$t" "$(median "${RPS[$t]}")" "$(median "${P50[$t]}")" "$(median "${P99[$t]}")" "${BAD[$t]}" "${RPS[$t]}"
-	done
+	table audit-off audit-on
 	echo
 	echo "**on / off = $ratio** (target ≥ 0.95). Latest checkpoint of audit-on after the run: size $cp."
 } | tee "$RESULTS"

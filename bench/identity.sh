@@ -35,58 +35,11 @@ COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "(no commit)"
 if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null | head -n 1) ]]; then COMMIT+=" (dirty tree)"; fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/vigil-bench-id.XXXXXX")
 
-log() { printf '[bench-identity] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+BENCH_NAME=bench-identity
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
-declare -A PID=()
-stop() {
-	local name=$1 pid=${PID[$1]:-}
-	[[ -n $pid ]] || return 0
-	unset "PID[$name]"
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	for name in "${!PID[@]}"; do stop "$name"; done
-	if [[ $KEEP == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-start() { local name=$1; shift; "$@" >"$TMP/$name.log" 2>&1 & PID[$name]=$!; }
-
-USED_PORTS=" "
-pick_port() {
-	local p
-	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 30000))
-		[[ $USED_PORTS == *" $p "* ]] && continue
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then USED_PORTS+="$p "; printf -v "$1" '%s' "$p"; return 0; fi
-	done
-	die "no free port found"
-}
-wait_ready() { # wait_ready NAME URL [HEADER]
-	for _ in $(seq 300); do
-		kill -0 "${PID[$1]}" 2>/dev/null || { tail -n 20 "$TMP/$1.log" >&2; return 1; }
-		curl -s -o /dev/null --max-time 1 ${3:+-H "$3"} "$2" && return 0
-		sleep 0.1
-	done
-	tail -n 20 "$TMP/$1.log" >&2
-	return 1
-}
-
-if ! command -v wrk >/dev/null || ! command -v curl >/dev/null; then
-	SUDO=""; [[ $(id -u) == 0 ]] || SUDO=sudo
-	$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk curl >/dev/null || die "could not install wrk curl"
-fi
+need wrk curl
 
 log "building into $TMP"
 (cd "$ROOT" && go build -o "$TMP/upstream" ./bench/upstream && go build -o "$TMP/tokengen" ./bench/tokengen) || die "build failed"
@@ -139,18 +92,9 @@ YAML
 	fi
 }
 
-cat >"$TMP/req.lua" <<EOF
-wrk.headers["Authorization"] = "Bearer $TOKEN"
-wrk.headers["Accept"] = "application/json"
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("BENCH rps=%.1f p50_us=%.0f p99_us=%.0f errors=%d non2xx=%d\n",
-    summary.requests / (summary.duration / 1e6), latency:percentile(50), latency:percentile(99),
-    e.connect + e.read + e.write + e.timeout, e.status))
-end
-EOF
+wrk_lua "$TMP/req.lua" "wrk.headers[\"Authorization\"] = \"Bearer $TOKEN\"
+wrk.headers[\"Accept\"] = \"application/json\""
 
-declare -A URL=() RPS=() P50=() P99=() BAD=()
 for t in vigil-off vigil-on; do
 	pick_port P; pick_port A
 	write_config "$t" "$P" "$A" "${t#vigil-}"
@@ -164,34 +108,15 @@ done
 code=$(curl -s -o /dev/null -w '%{http_code}' "${URL[vigil-on]}")
 [[ $code == 401 ]] || die "vigil-on answers $code without a token (want 401): identity is not on"
 
-for ROUND in $(seq "$ROUNDS"); do
-	for t in vigil-off vigil-on; do
-		out="$TMP/wrk-$t-$ROUND.txt"
-		log "round $ROUND/$ROUNDS $t: warm-up $WARMUP, then -t$THREADS -c$CONNS -d$DURATION"
-		wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -s "$TMP/req.lua" "${URL[$t]}" >/dev/null 2>&1 || true
-		wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$TMP/req.lua" "${URL[$t]}" >"$out" 2>&1 || die "wrk failed on $t"
-		line=$(grep '^BENCH' "$out")
-		RPS[$t]+="$(sed -E 's/.*rps=([0-9.]+).*/\1/' <<<"$line") "
-		P50[$t]+="$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<<"$line") "
-		P99[$t]+="$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$line") "
-		BAD[$t]=$((${BAD[$t]:-0} + $(sed -E 's/.*errors=([0-9]+) non2xx=([0-9]+).*/\1+\2/' <<<"$line")))
-	done
-done
-median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-off=$(median "${RPS[vigil-off]}")
-on=$(median "${RPS[vigil-on]}")
-ratio=$(awk -v a="$on" -v b="$off" 'BEGIN {printf "%.2f", a/b}')
+measure vigil-off vigil-on
+ratio=$(ratio vigil-on vigil-off)
 {
 	echo "# Identity and policies: on vs off"
 	echo
 	echo "\`bench/identity.sh\`, commit $COMMIT, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load at start $LOAD_START;"
 	echo "wrk -t$THREADS -c$CONNS -d$DURATION, $ROUNDS interleaved rounds (medians), GET /users/user-17 with an ES256 bearer token."
 	echo
-	echo "| target | requests/s | p50 | p99 | errors + non-2xx | rounds (rps) |"
-	echo "|---|---:|---:|---:|---:|---|"
-	for t in vigil-off vigil-on; do
-		printf '| %s | %s | %s µs | %s µs | %s | %s|\n' "$t" "$(median "${RPS[$t]}")" "$(median "${P50[$t]}")" "$(median "${P99[$t]}")" "${BAD[$t]}" "${RPS[$t]}"
-	done
+	table vigil-off vigil-on
 	echo
 	echo "**on / off = $ratio** (target ≥ 0.85)."
 } | tee "$RESULTS"

@@ -56,9 +56,12 @@ need() { # need PKG... : install Debian packages that are missing
 	$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null || die "could not install ${missing[*]}"
 }
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-# wrk_lua FILE: a wrk script printing one BENCH line (rps, p50, p99, errors).
+# wrk_lua FILE [LUA]: a wrk script (LUA first, e.g. request headers)
+# printing one BENCH line: rps, p50, p99, errors.
 wrk_lua() {
-	cat >"$1" <<'LUA'
+	{
+		[[ -n ${2:-} ]] && printf '%s\n' "$2"
+		cat <<'LUA'
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("BENCH rps=%.1f p50_us=%.0f p99_us=%.0f errors=%d non2xx=%d\n",
@@ -66,4 +69,39 @@ done = function(summary, latency, requests)
     e.connect + e.read + e.write + e.timeout, e.status))
 end
 LUA
+	} >"$1"
+}
+
+# measure TARGET...: ROUNDS interleaved rounds of wrk (warm-up, then the
+# measured run) on URL[TARGET] with $TMP/req.lua; fills RPS, P50, P99 (one
+# value per round, space-separated) and BAD (errors + non-2xx, summed).
+declare -A URL=() RPS=() P50=() P99=() BAD=()
+measure() {
+	local round t out line
+	for round in $(seq "$ROUNDS"); do
+		for t in "$@"; do
+			out="$TMP/wrk-$t-$round.txt"
+			log "round $round/$ROUNDS $t: warm-up $WARMUP, then -t$THREADS -c$CONNS -d$DURATION"
+			wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -s "$TMP/req.lua" "${URL[$t]}" >/dev/null 2>&1 || true
+			wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$TMP/req.lua" "${URL[$t]}" >"$out" 2>&1 || die "wrk failed on $t"
+			line=$(grep '^BENCH' "$out")
+			RPS[$t]+="$(sed -E 's/.*rps=([0-9.]+).*/\1/' <<<"$line") "
+			P50[$t]+="$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<<"$line") "
+			P99[$t]+="$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$line") "
+			BAD[$t]=$((${BAD[$t]:-0} + $(sed -E 's/.*errors=([0-9]+) non2xx=([0-9]+).*/\1+\2/' <<<"$line")))
+		done
+	done
+}
+
+# ratio A B: median requests/s of A over B, two decimals.
+ratio() { awk -v a="$(median "${RPS[$1]}")" -v b="$(median "${RPS[$2]}")" 'BEGIN {printf "%.2f", a/b}'; }
+
+# table TARGET...: the markdown table of what measure filled.
+table() {
+	echo "| target | requests/s | p50 | p99 | errors + non-2xx | rounds (rps) |"
+	echo "|---|---:|---:|---:|---:|---|"
+	local t
+	for t in "$@"; do
+		printf '| %s | %s | %s µs | %s µs | %s | %s|\n' "$t" "$(median "${RPS[$t]}")" "$(median "${P50[$t]}")" "$(median "${P99[$t]}")" "${BAD[$t]}" "${RPS[$t]}"
+	done
 }

@@ -43,7 +43,6 @@ wait_ready upstream "http://127.0.0.1:$UP/products" || die "upstream did not sta
 common() { # common NAME
 	printf 'mode: enforce\ndata_dir: %s\nevents: {file: %s}\ndiscovery: {enabled: false}\n' "$TMP/$1-data" "$TMP/$1-events.jsonl"
 }
-declare -A URL=()
 pick_port PB; pick_port PA; pick_port MB; pick_port MA
 { common plain-b; cat <<YAML
 listen: {http: 127.0.0.1:$PB}
@@ -94,21 +93,8 @@ grep -q '"mtls":true' "$TMP/mtls-b-events.jsonl" 2>/dev/null || sleep 1
 grep -q '"group":"X25519MLKEM768"' "$TMP/mtls-b-events.jsonl" || die "sidecar B's events do not show the hybrid group"
 
 wrk_lua "$TMP/req.lua"
-declare -A RPS=() P50=() P99=() BAD=()
-for ROUND in $(seq "$ROUNDS"); do
-	for t in plain mtls; do
-		out="$TMP/wrk-$t-$ROUND.txt"
-		log "round $ROUND/$ROUNDS $t: warm-up $WARMUP, then -t$THREADS -c$CONNS -d$DURATION"
-		wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -s "$TMP/req.lua" "${URL[$t]}" >/dev/null 2>&1 || true
-		wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$TMP/req.lua" "${URL[$t]}" >"$out" 2>&1 || die "wrk failed on $t"
-		line=$(grep '^BENCH' "$out")
-		RPS[$t]+="$(sed -E 's/.*rps=([0-9.]+).*/\1/' <<<"$line") "
-		P50[$t]+="$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<<"$line") "
-		P99[$t]+="$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$line") "
-		BAD[$t]=$((${BAD[$t]:-0} + $(sed -E 's/.*errors=([0-9]+) non2xx=([0-9]+).*/\1+\2/' <<<"$line")))
-	done
-done
-ratio=$(awk -v a="$(median "${RPS[mtls]}")" -v b="$(median "${RPS[plain]}")" 'BEGIN {printf "%.2f", a/b}')
+measure plain mtls
+ratio=$(ratio mtls plain)
 p99r=$(awk -v a="$(median "${P99[mtls]}")" -v b="$(median "${P99[plain]}")" 'BEGIN {printf "%.2f", a/b}')
 
 TESTSSL=""
@@ -128,11 +114,7 @@ fi
 	echo "\`bench/sidecar.sh\`, commit $COMMIT, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load at start $LOAD_START;"
 	echo "wrk -t$THREADS -c$CONNS -d$DURATION keep-alive, $ROUNDS interleaved rounds (medians), GET /products through A then B."
 	echo
-	echo "| pair | requests/s | p50 | p99 | errors + non-2xx | rounds (rps) |"
-	echo "|---|---:|---:|---:|---:|---|"
-	for t in plain mtls; do
-		printf '| %s | %s | %s µs | %s µs | %s | %s|\n' "$t" "$(median "${RPS[$t]}")" "$(median "${P50[$t]}")" "$(median "${P99[$t]}")" "${BAD[$t]}" "${RPS[$t]}"
-	done
+	table plain mtls
 	echo
 	echo "**mtls / plain = $ratio** requests/s, p99 ×$p99r. The hop is TLS 1.3 with X25519MLKEM768 (from sidecar B's events)."
 	if [[ -n $TESTSSL ]]; then
