@@ -187,6 +187,17 @@ func FuzzMatchResource(f *testing.F) {
 		if len(path) > 4096 {
 			return
 		}
-		_ = MatchResource(pattern, path) // must not panic or run away
+		got := MatchResource(pattern, path) // must not panic or run away
+		// A pattern without wildcards matches its own text and nothing
+		// else; every path is under "**", and a literal path under itself.
+		if pattern != "" && !strings.ContainsAny(pattern, `*?[\`) && got != (pattern == path) {
+			t.Fatalf("literal %q vs %q: %v", pattern, path, got)
+		}
+		if !MatchResource("**", path) {
+			t.Fatalf("** does not match %q", path)
+		}
+		if strings.HasPrefix(path, "/") && !strings.ContainsAny(path, `*?[\`) && !MatchResource(path, path) {
+			t.Fatalf("%q does not match itself", path)
+		}
 	})
 }
