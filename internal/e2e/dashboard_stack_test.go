@@ -1,0 +1,129 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigil-sec/vigil/internal/allinone"
+	"github.com/vigil-sec/vigil/internal/config"
+	"github.com/vigil-sec/vigil/internal/demo/shop"
+	"github.com/vigil-sec/vigil/internal/demo/traffic"
+	"github.com/vigil-sec/vigil/internal/discovery"
+)
+
+// The dashboard tests' tokens: admin (full access) and read-only.
+const (
+	dashAdminToken = "vgl_e2e_dashboard_admin"
+	dashReadToken  = "vgl_e2e_dashboard_read"
+)
+
+// dashboardCSP is the Content-Security-Policy of every /ui/ response.
+const dashboardCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// dashStack is `vigil up` in front of the demo shop: the gateway, the
+// control plane with its store and audit log, and the dashboard on the
+// admin address. Traffic starts when the test says so.
+type dashStack struct {
+	Admin   string // http://127.0.0.1:port, where /ui/ is served
+	Gateway string
+
+	startOnce sync.Once
+	ctx       context.Context
+	traffic   sync.WaitGroup
+}
+
+// dashboardConfig is a vigil up config for the shop: the layers that
+// make findings out of the demo's attacks (WAF, the shop's OpenAPI spec,
+// an IP rule, bots), a fast audit checkpoint, and both admin tokens.
+func dashboardConfig(dir string, routes []shop.Route) (string, error) {
+	spec, err := filepath.Abs("../demo/shop-openapi.yaml")
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `mode: enforce
+listen: {http: 127.0.0.1:0, trusted_proxies: [127.0.0.1]}
+admin: {addr: 127.0.0.1:0, token: %q, read_token: %q}
+data_dir: %q
+discovery: {sample_rate: 1}
+audit: {checkpoint_interval: 1s}
+protect:
+  stages: {waf: {timeout: 2s}}
+  waf: {enabled: true, paranoia_level: 1, directives: "SecRuleRemoveById 920350"}
+  openapi: {specs: [%q]}
+  ip_rules: [{name: documentation-range, action: deny, cidrs: [192.0.2.0/24]}]
+  bots: {enabled: true}
+routes:
+`, dashAdminToken, dashReadToken, dir, spec)
+	for i, r := range routes {
+		fmt.Fprintf(&b, "  - {name: %s-%d, match: {path_prefix: %q}, upstream: %q}\n", r.Name, i, r.PathPrefix, r.Upstream)
+	}
+	return b.String(), nil
+}
+
+func startDashboardStack(t *testing.T) *dashStack {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	sh, err := shop.Start(ctx, shop.Options{Logger: quietLog()})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	yaml, err := dashboardConfig(t.TempDir(), sh.Routes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]byte(yaml), "dashboard.yaml")
+	if err != nil {
+		t.Fatalf("config: %v\n%s", err, yaml)
+	}
+	st, err := allinone.Start(ctx, cfg, allinone.Options{Token: dashAdminToken, Logger: quietLog(),
+		Discovery: discovery.ServiceOptions{Settle: 500 * time.Millisecond}, FlushEvery: 250 * time.Millisecond})
+	if err != nil {
+		cancel()
+		sh.Close()
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- st.Serve(ctx) }()
+	s := &dashStack{Admin: "http://" + st.AdminAddr(), Gateway: "http://" + st.DataPlane.G.Addr("http"), ctx: ctx}
+	t.Cleanup(func() {
+		cancel()
+		s.traffic.Wait()
+		if err := <-served; err != nil {
+			t.Logf("vigil up stopped: %v", err)
+		}
+		sh.Close()
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r, err := http.Get(s.Admin + "/readyz")
+		if err == nil {
+			r.Body.Close()
+			if r.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("vigil up not ready: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startTraffic plays shoppers and attacks through the gateway until the
+// test ends (once; later calls do nothing).
+func (s *dashStack) startTraffic() {
+	s.startOnce.Do(func() {
+		s.traffic.Go(func() {
+			_, _ = traffic.Run(s.ctx, traffic.Options{BaseURL: s.Gateway, Shoppers: 4, AttackRate: 4, Seed: 13,
+				ThinkTime: 100 * time.Millisecond, ClientAddresses: true, Logger: quietLog()}, nil)
+		})
+	})
+}
