@@ -292,6 +292,9 @@ type Events struct {
 	FlushInterval time.Duration `yaml:"flush_interval"`
 	// Retention bounds the control plane's event store.
 	Retention Retention `yaml:"retention"`
+	// Alerts delivers the control plane's alerts to webhooks, Slack,
+	// PagerDuty and syslog (alerts.go).
+	Alerts Alerts `yaml:"alerts"`
 }
 
 // Retention bounds stored events by age and by count.
@@ -733,6 +736,7 @@ func (c *Config) validate() Errors {
 	c.validateIdentity(add)
 	c.validateTransport(add)
 	c.validateAudit(add)
+	c.validateAlerts(add)
 	if d := c.Discovery.SampleRate; d != nil && (*d < 0 || *d > 1) {
 		add("discovery.sample_rate", "%v is not between 0 and 1", *d)
 	}

@@ -204,6 +204,23 @@ func (ev *Event) AppendJSON(b []byte) []byte {
 		b = appendOpt(b, "expires_at", c.ExpiresAt)
 		b = append(b, '}')
 	}
+	if d := ev.Delivery; d != nil {
+		b = appendKey(b, "delivery", true)
+		b = append(b, `{"sink":`...)
+		b = appendString(b, d.Sink)
+		b = appendKey(b, "sink_type", true)
+		b = appendString(b, d.SinkType)
+		b = append(b, `,"attempt":`...)
+		b = strconv.AppendInt(b, int64(d.Attempt), 10)
+		b = appendKey(b, "status", true)
+		b = appendString(b, d.Status)
+		if d.HTTPStatus != 0 {
+			b = append(b, `,"http_status":`...)
+			b = strconv.AppendInt(b, int64(d.HTTPStatus), 10)
+		}
+		b = appendOpt(b, "error", d.Error)
+		b = append(b, '}')
+	}
 	if a := ev.Audit; a != nil {
 		b = appendKey(b, "audit", true)
 		b = append(b, `{"key_id":`...)

@@ -12,7 +12,8 @@ type Event struct {
 	// Type is empty for transaction events; other records that share the
 	// events stream set it ("alert" for discovery change alerts,
 	// "stage_failure" for a stage that panicked, timed out or failed,
-	// "consent" for a consent grant or revocation).
+	// "consent" for a consent grant or revocation, "alert_delivery" for
+	// an attempt to deliver an alert to a sink).
 	Type        string      `json:"type,omitempty"`
 	TxnID       string      `json:"txn_id"`
 	ParentTxnID string      `json:"parent_txn_id,omitempty"`
@@ -33,6 +34,9 @@ type Event struct {
 	Latency     Latency     `json:"latency_ms"`
 	Alert       *Alert      `json:"alert,omitempty"`
 	Consent     *Consent    `json:"consent,omitempty"`
+	// Delivery is one outcome of delivering an alert to an alert sink
+	// (events.alerts), when Type is "alert_delivery".
+	Delivery *Delivery `json:"delivery,omitempty"`
 	// Audit is the signature of the data plane that handled the hop over
 	// the hop's audit record, when it signs (docs/audit.md).
 	Audit *AuditSig `json:"audit,omitempty"`
@@ -50,6 +54,20 @@ type AuditSig struct {
 	PublicKey string `json:"public_key"`
 	// Sig is the signature, base64 (standard encoding, padded).
 	Sig string `json:"sig"`
+}
+
+// Delivery is what became of one alert at one alert sink: an attempt
+// (delivered, retry, dead_letter) or why none was made (rate_limited,
+// dropped). The event's Alert is the alert, its ParentTxnID the alert
+// event's txn_id. Never a secret, a URL's path or query.
+type Delivery struct {
+	Sink     string `json:"sink"`
+	SinkType string `json:"sink_type"` // webhook, slack, pagerduty, syslog
+	Attempt  int    `json:"attempt"`
+	Status   string `json:"status"`
+	// HTTPStatus is the receiver's answer, when it gave one.
+	HTTPStatus int    `json:"http_status,omitempty"`
+	Error      string `json:"error,omitempty"`
 }
 
 // Consent is a consent grant or revocation made through the control

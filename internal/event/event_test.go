@@ -33,7 +33,10 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		{TxnID: "u", Destination: Destination{Host: "h", TLS: &TLS{Version: "1.2", Cipher: "c", MTLS: true}}},
 		{Type: "consent", Consent: &Consent{Action: "grant", ID: "cs_1", Subject: "u\"1", Grantee: "app", Scope: "s"}},
 		{Type: "consent", Consent: &Consent{Action: "revoke", ID: "cs_1", Subject: "u", Grantee: "app", Scope: "*", Resource: "/orders/**",
-			ExpiresAt: "2026-12-08T00:00:00Z"}}, {TxnID: "y", Audit: &AuditSig{}}} {
+			ExpiresAt: "2026-12-08T00:00:00Z"}}, {TxnID: "y", Audit: &AuditSig{}},
+		{Type: "alert_delivery", Alert: &Alert{Kind: "legacy_tls"}, Delivery: &Delivery{Sink: "s\"1", SinkType: "webhook", Attempt: 2,
+			Status: "retry", HTTPStatus: 503, Error: "503 Service Unavailable"}},
+		{Type: "alert_delivery", Delivery: &Delivery{Sink: "siem", SinkType: "syslog", Status: "dropped"}}} {
 		var fast, std Event
 		line := ev.AppendJSON(nil)
 		if err := json.Unmarshal(line, &fast); err != nil {
