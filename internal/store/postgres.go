@@ -110,17 +110,24 @@ func (s *postgresStore) InsertEvents(ctx context.Context, evs []event.Event) ([]
 	for i, r := range rows {
 		ids[i], times[i], decs[i], eps[i], types[i], body[i] = r.txnID, r.timeNS, r.decision, r.endpoint, r.typ, string(r.body)
 	}
-	res, err := s.pool.Query(ctx, postgresInsertEvents, ids, times, decs, eps, types, body)
+	var fresh []bool
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		res, err := tx.Query(ctx, postgresInsertEvents, ids, times, decs, eps, types, body)
+		if err != nil {
+			return err
+		}
+		returned := make(map[string]struct{}, len(rows))
+		var id string
+		if _, err := pgx.ForEachRow(res, []any{&id}, func() error { returned[id] = struct{}{}; return nil }); err != nil {
+			return err
+		}
+		fresh = freshFlags(evs, returned)
+		return postgresInsertDerived(ctx, tx, evs, fresh)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("store: insert events: %w", err)
 	}
-	returned := make(map[string]struct{}, len(rows))
-	var id string
-	_, err = pgx.ForEachRow(res, []any{&id}, func() error { returned[id] = struct{}{}; return nil })
-	if err != nil {
-		return nil, fmt.Errorf("store: insert events: %w", err)
-	}
-	return freshFlags(evs, returned), nil
+	return fresh, nil
 }
 
 func (s *postgresStore) ListEvents(ctx context.Context, f EventFilter) (Page[event.Event], error) {
@@ -262,6 +269,13 @@ func (s *postgresStore) Prune(ctx context.Context, maxAge time.Duration, maxCoun
 				return err
 			}
 			deleted += tag.RowsAffected()
+		}
+		if deleted > 0 {
+			for _, q := range pruneDerivedSQL {
+				if _, err := tx.Exec(ctx, q); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})

@@ -209,10 +209,14 @@ func (s *sqliteStore) InsertEvents(ctx context.Context, evs []event.Event) ([]bo
 		}
 		rows = rows[n:]
 	}
+	fresh := freshFlags(evs, returned)
+	if err := sqliteInsertDerived(ctx, tx, evs, fresh); err != nil {
+		return nil, fmt.Errorf("store: insert events: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("store: insert events: %w", err)
 	}
-	return freshFlags(evs, returned), nil
+	return fresh, nil
 }
 
 // collectIDs reads the txn ids of an INSERT ... RETURNING txn_id.
@@ -446,6 +450,13 @@ func (s *sqliteStore) Prune(ctx context.Context, maxAge time.Duration, maxCount 
 			}
 			n, _ := res.RowsAffected()
 			deleted += n
+		}
+	}
+	if deleted > 0 {
+		for _, q := range pruneDerivedSQL {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return 0, fmt.Errorf("store: prune: %w", err)
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {

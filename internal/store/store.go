@@ -60,6 +60,8 @@ func freshFlags(evs []event.Event, returned map[string]struct{}) []bool {
 // Store is the control plane's storage. Every method is safe for concurrent
 // use, and several processes may share one PostgreSQL database.
 type Store interface {
+	// Stats are the dashboard's queries (stats.go).
+	Stats
 	// InsertEvents stores events idempotently by TxnID: inserting a txn_id
 	// that is already stored (a redelivery) is a no-op. One transaction per
 	// call. An event without a TxnID fails the whole call before anything is
