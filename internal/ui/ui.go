@@ -297,6 +297,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rt route, er
 		s.log.Error("ui error", "path", r.URL.Path, "err", err)
 		pe = &pageError{status: http.StatusInternalServerError, id: "internal-error", msg: "Internal error; the server log has the details."}
 	}
+	w.Header().Set("Cache-Control", "no-store")
 	if pe.status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "60")
 	}
