@@ -141,6 +141,9 @@ type Admin struct {
 	// Token guards /api/v1 (VIGIL_ADMIN_TOKEN overrides). /metrics and the
 	// health endpoints are open.
 	Token string `yaml:"token"`
+	// ReadToken signs in to the dashboard (/ui/) with the read-only role
+	// (VIGIL_READ_TOKEN overrides); empty: no read-only role.
+	ReadToken string `yaml:"read_token"`
 	// Pprof serves Go's profiler under /debug/pprof/ (off by default; the
 	// admin address should not be reachable from untrusted networks).
 	Pprof bool `yaml:"pprof"`
