@@ -2,11 +2,15 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/vigil-sec/vigil/internal/event"
 	"github.com/vigil-sec/vigil/internal/store"
@@ -318,5 +322,78 @@ func testPruneReadModels(t *testing.T, s store.Store) {
 	}
 	if got := findingIDs(t, s, store.FindingFilter{}); !reflect.DeepEqual(got, []string{"c1/bot"}) {
 		t.Errorf("after pruning to one event: %v", got)
+	}
+}
+
+// TestStatsBackfill: a database that had events before migration 0007
+// gets its read models filled from them when it is opened.
+func TestStatsBackfill(t *testing.T) {
+	for _, b := range []struct {
+		name  string
+		newDB storetest.NewDB
+		exec  func(t *testing.T, dsn, dir string, stmts ...string)
+	}{
+		{"sqlite", storetest.SQLite, func(t *testing.T, _, dir string, stmts ...string) {
+			db, err := sql.Open("sqlite", filepath.Join(dir, "vigil.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			for _, q := range stmts {
+				if _, err := db.Exec(q); err != nil {
+					t.Fatal(q, err)
+				}
+			}
+		}},
+		{"postgres", storetest.Postgres, func(t *testing.T, dsn, _ string, stmts ...string) {
+			c, err := pgx.Connect(context.Background(), dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close(context.Background())
+			for _, q := range stmts {
+				if _, err := c.Exec(context.Background(), q); err != nil {
+					t.Fatal(q, err)
+				}
+			}
+		}},
+	} {
+		t.Run(b.name, func(t *testing.T) {
+			dsn, dir := b.newDB(t)
+			ctx := context.Background()
+			s, err := store.Open(ctx, dsn, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			insert(t, s, statsEvents())
+			window := store.OverviewFilter{Since: statsBase.Add(-3 * time.Hour), Until: statsBase.Add(time.Hour)}
+			wantO, err := s.Overview(ctx, window)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantF := findingIDs(t, s, store.FindingFilter{})
+			s.Close()
+			// Back to the schema before 0007, events kept.
+			b.exec(t, dsn, dir, "DROP TABLE findings", "DROP TABLE traffic_minutes", "DELETE FROM schema_migrations WHERE version = 7")
+			s, err = store.Open(ctx, dsn, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			gotO, err := s.Overview(ctx, window)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(gotO, wantO) || gotO.Requests() != 8 {
+				t.Errorf("backfilled overview %+v\nwant %+v", gotO, wantO)
+			}
+			if got := findingIDs(t, s, store.FindingFilter{}); !reflect.DeepEqual(got, wantF) {
+				t.Errorf("backfilled findings %v, want %v", got, wantF)
+			}
+			p, err := s.ListFindings(ctx, store.FindingFilter{RuleID: "942100", Limit: 1})
+			if err != nil || len(p.Items) != 1 || p.Items[0].SourceIP != "203.0.113.9" || p.Items[0].Message != "SQL injection" || p.Items[0].Method != "GET" {
+				t.Errorf("backfilled row %+v, %v", p.Items, err)
+			}
+		})
 	}
 }
