@@ -255,6 +255,14 @@ func (e GraphEdge) Label() string {
 	return strings.Join(parts, " · ")
 }
 
+// TLSName is the edge's TLS version as "TLS 1.3" ("" for none).
+func (e GraphEdge) TLSName() string {
+	if e.TLS == "" {
+		return ""
+	}
+	return tlsName(e.TLS)
+}
+
 // Weak reports an edge to mark: plaintext or legacy TLS.
 func (e GraphEdge) Weak() bool { return e.Plaintext || e.Legacy }
 
