@@ -105,8 +105,7 @@ func (s *sqliteStore) QueryInventory(ctx context.Context, f InventoryFilter) (In
 		return InventoryPage{}, err
 	}
 	var p InventoryPage
-	nargs := len(args) - 2 // the count has no LIMIT and OFFSET
-	if err := s.r.QueryRowContext(ctx, count, args[:nargs]...).Scan(&p.Total); err != nil {
+	if err := s.r.QueryRowContext(ctx, count, args[:len(args)-2]...).Scan(&p.Total); err != nil {
 		return InventoryPage{}, fmt.Errorf("store: query inventory: %w", err)
 	}
 	rows, err := s.r.QueryContext(ctx, list, args...)
@@ -114,17 +113,8 @@ func (s *sqliteStore) QueryInventory(ctx context.Context, f InventoryFilter) (In
 		return InventoryPage{}, fmt.Errorf("store: query inventory: %w", err)
 	}
 	defer rows.Close()
-	for rows.Next() {
-		ep, err := scanSQLiteEndpoint(rows)
-		if err != nil {
-			return InventoryPage{}, fmt.Errorf("store: query inventory: %w", err)
-		}
-		p.Items = append(p.Items, ep)
-	}
-	if err := rows.Err(); err != nil {
-		return InventoryPage{}, fmt.Errorf("store: query inventory: %w", err)
-	}
-	return p, nil
+	p.Items, err = collectInventory(rows, func(r rowSource) (Endpoint, error) { return scanSQLiteEndpoint(r) })
+	return p, err
 }
 
 func (s *postgresStore) QueryInventory(ctx context.Context, f InventoryFilter) (InventoryPage, error) {
@@ -141,15 +131,22 @@ func (s *postgresStore) QueryInventory(ctx context.Context, f InventoryFilter) (
 		return InventoryPage{}, fmt.Errorf("store: query inventory: %w", err)
 	}
 	defer rows.Close()
+	p.Items, err = collectInventory(rows, func(r rowSource) (Endpoint, error) { return scanPostgresEndpoint(r) })
+	return p, err
+}
+
+// collectInventory reads every row of a page.
+func collectInventory(rows rowSource, scan func(rowSource) (Endpoint, error)) ([]Endpoint, error) {
+	var out []Endpoint
 	for rows.Next() {
-		ep, err := scanPostgresEndpoint(rows)
+		ep, err := scan(rows)
 		if err != nil {
-			return InventoryPage{}, fmt.Errorf("store: query inventory: %w", err)
+			return nil, fmt.Errorf("store: query inventory: %w", err)
 		}
-		p.Items = append(p.Items, ep)
+		out = append(out, ep)
 	}
 	if err := rows.Err(); err != nil {
-		return InventoryPage{}, fmt.Errorf("store: query inventory: %w", err)
+		return nil, fmt.Errorf("store: query inventory: %w", err)
 	}
-	return p, nil
+	return out, nil
 }

@@ -8,10 +8,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/vigil-sec/vigil/internal/discovery"
-	"github.com/vigil-sec/vigil/internal/event"
 	"github.com/vigil-sec/vigil/internal/store"
 )
 
@@ -31,17 +29,6 @@ type sensitiveField struct {
 	Classes []string
 }
 
-// findingRow is one recent finding on the endpoint page.
-type findingRow struct {
-	Time     time.Time
-	TxnID    string
-	Stage    string
-	RuleID   string
-	Message  string
-	Decision string
-	Source   string
-}
-
 // endpointData is what endpoint.html shows.
 type endpointData struct {
 	EP              discovery.Endpoint
@@ -49,7 +36,7 @@ type endpointData struct {
 	RequestSchema   string
 	ResponseSchemas string
 	Sensitive       []sensitiveField
-	Findings        []findingRow
+	Findings        []store.FindingRow
 	OpenAPIURL      string
 	StatusCodes     []statusCount
 }
@@ -166,31 +153,23 @@ func sensitiveOf(ep discovery.Endpoint) []sensitiveField {
 	return out
 }
 
-// findingsOf is the endpoint's most recent findings, from the newest
-// stored events of its path.
-func (s *Server) findingsOf(r *http.Request, ep discovery.Endpoint) ([]findingRow, error) {
-	page, err := s.o.Store.ListEvents(r.Context(), store.EventFilter{Endpoint: ep.Path, Type: store.TypeTransaction, Limit: 200})
+// findingsOf is the endpoint's most recent findings (its path's, of
+// its method and host).
+func (s *Server) findingsOf(r *http.Request, ep discovery.Endpoint) ([]store.FindingRow, error) {
+	page, err := s.o.Store.ListFindings(r.Context(), store.FindingFilter{Endpoint: ep.Path, Limit: 200})
 	if err != nil {
 		return nil, err
 	}
-	var out []findingRow
-	for _, ev := range page.Items {
-		if len(ev.Findings) == 0 || !sameEndpoint(&ev, ep) {
-			continue
-		}
-		for _, f := range ev.Findings {
-			out = append(out, findingRow{Time: ev.Time, TxnID: ev.TxnID, Stage: f.Stage, RuleID: f.RuleID,
-				Message: f.Message, Decision: ev.Decision, Source: ev.Source.IP})
+	out := make([]store.FindingRow, 0, recentFindings)
+	for _, f := range page.Items {
+		if strings.EqualFold(f.Method, ep.Method) && (f.Host == "" || f.Host == ep.Host) {
+			out = append(out, f)
 			if len(out) == recentFindings {
-				return out, nil
+				break
 			}
 		}
 	}
 	return out, nil
-}
-
-func sameEndpoint(ev *event.Event, ep discovery.Endpoint) bool {
-	return strings.EqualFold(ev.Request.Method, ep.Method) && (ev.Destination.Host == "" || ev.Destination.Host == ep.Host)
 }
 
 // openapi downloads the reconstructed OpenAPI document of a host.

@@ -28,12 +28,15 @@ type invQuery struct {
 
 // parseInvQuery checks the filter, sort and page parameters.
 func parseInvQuery(v url.Values) (invQuery, error) {
-	q := invQuery{Q: strings.TrimSpace(v.Get("q")), Host: strings.TrimSpace(v.Get("host")),
-		Method: strings.ToUpper(strings.TrimSpace(v.Get("method"))), Status: v.Get("status"),
-		Sensitive: strings.TrimSpace(v.Get("sensitive")), Sort: v.Get("sort"), Dir: v.Get("dir"), Page: 1}
-	for name, val := range map[string]string{"q": q.Q, "host": q.Host, "sensitive": q.Sensitive} {
-		if len(val) > 256 {
-			return q, badParam(name, "longer than 256 characters")
+	q := invQuery{Method: strings.ToUpper(strings.TrimSpace(v.Get("method"))), Status: v.Get("status"),
+		Sort: v.Get("sort"), Dir: v.Get("dir"), Page: 1}
+	var err error
+	for _, p := range []struct {
+		name string
+		dst  *string
+	}{{"q", &q.Q}, {"host", &q.Host}, {"sensitive", &q.Sensitive}} {
+		if *p.dst, err = textParam(v, p.name); err != nil {
+			return q, err
 		}
 	}
 	if len(q.Method) > 16 || strings.IndexFunc(q.Method, func(r rune) bool { return r < 'A' || r > 'Z' }) >= 0 {

@@ -51,7 +51,9 @@ func seedEndpoints(t testing.TB, st store.Store, n int) []store.Endpoint {
 var (
 	rowRe   = regexp.MustCompile(`<tr class="endpoint" data-id="([0-9a-f]{16})">\s*<td>([^<]*)</td>\s*<td class="path"><a class="endpoint-link" href="/ui/endpoints/([0-9a-f]{16})">([^<]*)</a>`)
 	countRe = regexp.MustCompile(`<span id="inventory-count">(\d+)</span>`)
-	hrefRe  = func(id string) *regexp.Regexp { return regexp.MustCompile(`<a id="` + id + `" class="button" href="([^"]+)"`) }
+	hrefRe  = func(id string) *regexp.Regexp {
+		return regexp.MustCompile(`<a id="` + id + `" class="button" href="([^"]+)"`)
+	}
 )
 
 type row struct{ id, host, path string }
