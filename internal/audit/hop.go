@@ -286,7 +286,7 @@ func (l *Log) AppendEvents(ctx context.Context, evs []event.Event) (EventsAppend
 			res.Registered = append(res.Registered, pk.ID)
 		}
 		pos[i] = len(ents)
-		ents = append(ents, entry{rec: hr, canon: canon, sig: sig})
+		ents = append(ents, entry{rec: hr, canon: canon, sig: sig, hop: true})
 	}
 	idx, err := l.append(ctx, ents)
 	if err != nil {
@@ -295,7 +295,7 @@ func (l *Log) AppendEvents(ctx context.Context, evs []event.Event) (EventsAppend
 	for i, p := range pos {
 		if p >= 0 {
 			res.Index[i] = idx[p]
-			if idx[p] >= 0 && ents[p].sig != nil {
+			if idx[p] >= 0 && ents[p].hop {
 				res.HopSigned++
 			}
 		}

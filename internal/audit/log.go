@@ -59,9 +59,15 @@ func (l *Log) Key() *Key { return l.key }
 func (l *Log) Origin() string { return l.origin }
 
 // Signed is a leaf of the tree: a canonical record and its signature.
+// Without Batch, Sig is the record's own signature (Ed25519 over
+// recordDomain and the record). With Batch, the record was signed as one
+// of a batch: Sig is the signature of the batch statement (batch.go) over
+// the RFC 6962 root of the batch's records, and Batch the record's place
+// in the batch and its inclusion path to that root.
 type Signed struct {
 	Record json.RawMessage `json:"record"`
 	Sig    []byte          `json:"sig"` // base64 in JSON
+	Batch  *BatchPath      `json:"batch,omitempty"`
 }
 
 // Sign signs r with k (setting r.Signer) and returns the leaf bytes.
@@ -103,6 +109,8 @@ type entry struct {
 	rec   Record
 	canon []byte
 	sig   []byte
+	batch *BatchPath
+	hop   bool // signed by the hop that handled it
 }
 
 func (l *Log) append(ctx context.Context, ents []entry) (index []int64, err error) {
@@ -114,7 +122,8 @@ func (l *Log) append(ctx context.Context, ents []entry) (index []int64, err erro
 	}
 	leaves := make([]store.AuditLeaf, len(ents))
 	errs := make([]error, len(ents))
-	leaf := func(i int) {
+	canon := make([][]byte, len(ents))
+	prep := func(i int) {
 		r := ents[i].rec
 		if r.Key == "" {
 			errs[i] = fmt.Errorf("audit: record %d has no key", i)
@@ -128,25 +137,45 @@ func (l *Log) append(ctx context.Context, ents []entry) (index []int64, err erro
 			errs[i] = fmt.Errorf("audit: record %s: time: %w", r.Key, err)
 			return
 		}
-		var data []byte
-		if ents[i].sig != nil {
-			data, err = json.Marshal(Signed{Record: ents[i].canon, Sig: ents[i].sig})
-		} else {
-			data, err = Sign(l.key, r)
-		}
-		if err != nil {
-			errs[i] = err
-			return
+		if ents[i].sig == nil {
+			r.Signer = l.key.ID
+			if canon[i], err = Canonical(r); err != nil {
+				errs[i] = fmt.Errorf("audit: record %s: %w", r.Key, err)
+				return
+			}
 		}
 		sanitize(&r)
 		leaves[i] = store.AuditLeaf{Key: r.Key, Kind: r.Kind, TxnID: r.TxnID, ParentTxnID: r.ParentTxnID, TraceID: r.TraceID,
-			Time: t, Data: data}
+			Time: t}
 	}
-	// Signing is most of an append's CPU: large batches are signed on
-	// every core, before the store's lock is taken.
-	parallel(len(ents), leaf)
+	parallel(len(ents), prep)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	// The records this log signs are signed in batches: one Ed25519
+	// signature per batch (the costly part of an append was one per
+	// record), each leaf carrying its inclusion path in the batch.
+	var mine []int
+	for i := range ents {
+		if ents[i].sig == nil {
+			mine = append(mine, i)
+		}
+	}
+	for lo := 0; lo < len(mine); lo += BatchMax {
+		chunk := mine[lo:min(lo+BatchMax, len(mine))]
+		recs := make([][]byte, len(chunk))
+		for j, i := range chunk {
+			recs[j] = canon[i]
+		}
+		sig, paths := signBatch(l.key, recs)
+		for j, i := range chunk {
+			ents[i].canon, ents[i].sig, ents[i].batch = canon[i], sig, paths[j]
+		}
+	}
+	for i := range ents {
+		if leaves[i].Data, err = json.Marshal(Signed{Record: ents[i].canon, Sig: ents[i].sig, Batch: ents[i].batch}); err != nil {
+			return nil, err
+		}
 	}
 	index, _, err = l.st.AppendAudit(ctx, leaves)
 	if err != nil {

@@ -114,6 +114,7 @@ func Verify(ctx context.Context, st store.Store, o VerifyOptions) (*Report, erro
 		keys[k.ID] = k
 	}
 	hops := map[string]hopKey{}
+	var batches batchSeen
 
 	// Checkpoints: signature and origin now, roots while recomputing.
 	cps, err := st.ListAuditCheckpoints(ctx)
@@ -195,7 +196,7 @@ func Verify(ctx context.Context, st store.Store, o VerifyOptions) (*Report, erro
 				add(int64(next), "missing (the next stored entry is %d)", e.Index)
 			}
 			idx := int64(e.Index)
-			if what := checkEntry(&e, keys, hops, o.RequirePinned, rep); what != "" {
+			if what := checkEntry(&e, keys, hops, o.RequirePinned, rep, &batches); what != "" {
 				add(idx, "%s", what)
 			}
 			lh := rfc6962.DefaultHasher.HashLeaf(e.Data)
@@ -331,7 +332,7 @@ type hopKey struct {
 // checkEntry returns what is wrong with one entry, or "". A "key" record
 // signed by a trusted key adds its key to hops; rep counts the hop-signed
 // records.
-func checkEntry(e *store.AuditEntry, keys map[string]PublicKey, hops map[string]hopKey, requirePinned bool, rep *Report) string {
+func checkEntry(e *store.AuditEntry, keys map[string]PublicKey, hops map[string]hopKey, requirePinned bool, rep *Report, batches *batchSeen) string {
 	var s Signed
 	if err := json.Unmarshal(e.Data, &s); err != nil {
 		return fmt.Sprintf("not a signed record: %v", err)
@@ -356,7 +357,10 @@ func checkEntry(e *store.AuditEntry, keys map[string]PublicKey, hops map[string]
 		}
 		k = hk.PublicKey
 	}
-	if !k.verify(s.Record, s.Sig) {
+	if !k.verifySigned(s.Record, s.Sig, s.Batch, batches) {
+		if s.Batch != nil {
+			return fmt.Sprintf("the batch signature by key %s does not verify over the record's path (the record or its batch path was modified)", r.Signer)
+		}
 		return fmt.Sprintf("the signature by key %s does not verify (the record was modified)", r.Signer)
 	}
 	switch {
