@@ -199,12 +199,18 @@ func (a *auth) checkChange(w http.ResponseWriter, r *http.Request, sess session)
 // (requests without Origin and Sec-Fetch-Site, from non-browsers, pass:
 // the CSRF token still guards them).
 func sameOrigin(r *http.Request) bool {
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+	site := r.Header.Get("Sec-Fetch-Site")
+	if site != "" && site != "same-origin" && site != "none" {
 		return false
 	}
 	origin := r.Header.Get("Origin")
-	if origin == "" {
+	switch origin {
+	case "":
 		return true
+	case "null":
+		// Referrer-Policy: no-referrer makes browsers send "Origin: null"
+		// with their own forms; Sec-Fetch-Site then tells.
+		return site == "same-origin"
 	}
 	scheme := "http"
 	if r.TLS != nil {

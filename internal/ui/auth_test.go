@@ -49,6 +49,8 @@ func TestLogin(t *testing.T) {
 		{name: "cross-origin post", token: adminToken, headers: map[string]string{"Origin": "http://evil.example"}, status: 403, want: `id="csrf-error"`},
 		{name: "cross-site fetch", token: adminToken, headers: map[string]string{"Sec-Fetch-Site": "cross-site"}, status: 403, want: `id="csrf-error"`},
 		{name: "same-origin browser post", token: adminToken, headers: map[string]string{"Sec-Fetch-Site": "same-origin"}, status: 303, wantRole: "admin"},
+		{name: "browser form under no-referrer (Origin null)", token: adminToken, headers: map[string]string{"Origin": "null", "Sec-Fetch-Site": "same-origin"}, status: 303, wantRole: "admin"},
+		{name: "opaque origin without fetch metadata", token: adminToken, headers: map[string]string{"Origin": "null"}, status: 403, want: `id="csrf-error"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -223,6 +225,8 @@ func TestChangesNeedCSRFAndAdmin(t *testing.T) {
 		{"admin with another session's csrf", admin, url.Values{"csrf": {roCSRF}}, nil, 403, `id="csrf-error"`},
 		{"admin cross-origin", admin, url.Values{"csrf": {adminCSRF}}, map[string]string{"Origin": "http://evil.example"}, 403, `id="csrf-error"`},
 		{"admin origin null", admin, url.Values{"csrf": {adminCSRF}}, map[string]string{"Origin": "null"}, 403, `id="csrf-error"`},
+		{"admin origin null from a same-origin form (no-referrer)", admin, url.Values{"csrf": {adminCSRF}}, map[string]string{"Origin": "null", "Sec-Fetch-Site": "same-origin"}, 204, ""},
+		{"admin origin null cross-site", admin, url.Values{"csrf": {adminCSRF}}, map[string]string{"Origin": "null", "Sec-Fetch-Site": "cross-site"}, 403, `id="csrf-error"`},
 		{"admin cross-site", admin, url.Values{"csrf": {adminCSRF}}, map[string]string{"Sec-Fetch-Site": "same-site"}, 403, `id="csrf-error"`},
 		{"read-only with csrf", ro, url.Values{"csrf": {roCSRF}}, nil, 403, `<p id="forbidden"`},
 		{"read-only without csrf", ro, url.Values{}, nil, 403, `id="csrf-error"`},
