@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/vigil-sec/vigil/internal/event"
+	"github.com/vigil-sec/vigil/internal/risk"
 	"github.com/vigil-sec/vigil/internal/store"
 )
 
@@ -25,6 +26,9 @@ type eventData struct {
 	Endpoint      string
 	EndpointID    string
 	Summary       string
+	// ClientWeak and UpstreamWeak say what is weak about either side's
+	// TLS (legacy version, non-AEAD cipher), "" when nothing is.
+	ClientWeak, UpstreamWeak string
 }
 
 // txnIDParam is the {txn_id} path value, checked.
@@ -62,6 +66,12 @@ func (s *Server) eventPage(w http.ResponseWriter, r *http.Request) error {
 		d.Token = ev.Request.TokenID
 	}
 	d.Summary = eventSummary(&ev, d.Intercepted)
+	if ev.TLS != nil && ev.TLS.Version != "" {
+		_, d.ClientWeak = risk.TLSWeakness(ev.TLS)
+	}
+	if ev.Destination.TLS != nil {
+		_, d.UpstreamWeak = risk.TLSWeakness(ev.Destination.TLS)
+	}
 	return s.render(w, r, "event", d)
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -356,6 +357,9 @@ func TestEventPage(t *testing.T) {
 			t.Errorf("#%s lacks %q", id, want)
 		}
 	}
+	if w := text(d.byID(t, "event-tls-upstream")); !strings.Contains(w, "weak: TLS 1.2") {
+		t.Errorf("the upstream's TLS 1.2 is not marked: %q", w)
+	}
 	if s := text(d.byID(t, "event-summary")); !strings.Contains(s, "intercepted by the sidecar") || !strings.Contains(s, "upstream answered over TLS 1.2") {
 		t.Errorf("summary = %q", s)
 	}
@@ -398,7 +402,7 @@ func TestRiskPage(t *testing.T) {
 		t.Fatalf("%d g.edge, want %d", len(edges), len(demoEdges))
 	}
 	pay := edges["spiffe://demo.local/order → payments.demo.local"]
-	if !hasClass(pay, "edge-weak") || !strings.Contains(text(pay), "TLS 1.2 · P-256 · intercepted") ||
+	if !hasClass(pay, "edge-weak") || !strings.Contains(text(pay), "TLS 1.2 · P-256 intercepted · 7 req") ||
 		!strings.Contains(text(pay), "mTLS no; intercepted yes") {
 		t.Errorf("payment edge: %q", text(pay))
 	}
@@ -413,6 +417,9 @@ func TestRiskPage(t *testing.T) {
 		t.Fatalf("%d risk rows", len(risks))
 	}
 	for _, tr := range risks {
+		if n, err := strconv.Atoi(attrOf(tr, "data-score")); err != nil || n <= 0 || n > 100 || !strings.Contains(text(tr), " "+attrOf(tr, "data-score")+" ") {
+			t.Errorf("%s: score %q", attrOf(tr, "data-workload"), attrOf(tr, "data-score"))
+		}
 		if len(byClass(tr, "li", "reason")) == 0 {
 			t.Errorf("%s: no reasons", attrOf(tr, "data-workload"))
 		}

@@ -34,7 +34,24 @@ type riskData struct {
 	Edges     []edgeRow
 	Drawn     int
 	More      bool // more edges are stored than listed
-	Scores    []risk.Score
+	Scores    []scoreRow
+}
+
+// scoreRow is a score with the badge class of its level (the badge
+// colours the stylesheet has: red, amber, green).
+type scoreRow struct {
+	risk.Score
+	Badge string
+}
+
+func levelBadge(level string) string {
+	switch level {
+	case "critical", "high":
+		return "badge-zombie"
+	case "medium":
+		return "badge-shadow"
+	}
+	return "badge-documented"
 }
 
 // graphEdge is what the graph shows of a stored edge.
@@ -74,8 +91,12 @@ func (s *Server) riskPage(w http.ResponseWriter, r *http.Request) error {
 		return cmp.Or(strings.Compare(a.Source, b.Source), strings.Compare(a.Destination, b.Destination))
 	})
 	d.Graph, d.Drawn = CallGraph(ges), len(ges)
-	if d.Scores, err = s.o.Graph.Risk(r.Context()); err != nil {
+	scores, err := s.o.Graph.Risk(r.Context())
+	if err != nil {
 		return err
+	}
+	for _, sc := range scores {
+		d.Scores = append(d.Scores, scoreRow{sc, levelBadge(sc.Level)})
 	}
 	return s.render(w, r, "risk", d)
 }

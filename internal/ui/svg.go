@@ -230,29 +230,33 @@ type GraphEdge struct {
 	Intercepted bool
 }
 
-// Label is the edge's short description: TLS version, key exchange
-// group, mTLS, intercepted.
-func (e GraphEdge) Label() string {
-	var parts []string
+// Label is the edge's short description, in two lines: the TLS version
+// and key exchange group (or plaintext), then mTLS, intercepted and the
+// request count.
+func (e GraphEdge) Label() (tls, flags string) {
 	switch {
 	case e.TLS == "" && e.Plaintext:
-		parts = append(parts, "plaintext")
+		tls = "plaintext"
 	case e.TLS != "":
-		parts = append(parts, tlsName(e.TLS))
-		if e.Plaintext {
-			parts = append(parts, "some plaintext")
+		tls = tlsName(e.TLS)
+		if e.Group != "" {
+			tls += " · " + e.Group
 		}
+		if e.Plaintext {
+			tls += " + plaintext"
+		}
+	default:
+		tls = "TLS unknown"
 	}
-	if e.Group != "" {
-		parts = append(parts, e.Group)
-	}
+	var parts []string
 	if e.MTLS {
 		parts = append(parts, "mTLS")
 	}
 	if e.Intercepted {
 		parts = append(parts, "intercepted")
 	}
-	return strings.Join(parts, " · ")
+	parts = append(parts, strconv.FormatInt(e.Requests, 10)+" req")
+	return tls, strings.Join(parts, " · ")
 }
 
 // TLSName is the edge's TLS version as "TLS 1.3" ("" for none).
@@ -367,7 +371,7 @@ func graphLayout(edges []GraphEdge) (layers [][]string, at map[string][2]int) {
 // dashed, intercepted ones with an orange ring at the callee's end.
 func CallGraph(edges []GraphEdge) template.HTML {
 	layers, at := graphLayout(edges)
-	const colW, rowH, nodeW, nodeH, margin = 300, 92, 190, 40, 24
+	const colW, rowH, nodeW, nodeH, margin = 360, 96, 170, 44, 48
 	rows := 1
 	for _, l := range layers {
 		rows = max(rows, len(l))
@@ -385,8 +389,8 @@ func CallGraph(edges []GraphEdge) template.HTML {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg id="graph" class="graph" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="100%%" role="img" aria-labelledby="graph-title">`, w, h)
 	fmt.Fprintf(&b, `<title id="graph-title">Call graph: %d workloads, %d edges</title>`, len(at), len(edges))
-	b.WriteString(`<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#6b7280"/></marker>` +
-		`<marker id="arrow-weak" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#b91c1c"/></marker></defs>`)
+	b.WriteString(`<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="9" markerHeight="9" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#6b7280"/></marker>` +
+		`<marker id="arrow-weak" viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="9" markerHeight="9" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#b91c1c"/></marker></defs>`)
 	if len(edges) == 0 {
 		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="13" fill="#5f6b7a">No calls observed yet</text>`, margin, margin+20)
 	}
@@ -430,10 +434,14 @@ func CallGraph(edges []GraphEdge) template.HTML {
 		if e.Weak() {
 			labelCol = "#b91c1c"
 		}
+		l1, l2 := e.Label()
+		l1, l2 = clip(l1, 30), clip(l2, 30)
+		bw := 6.4*float64(max(utf8.RuneCountInString(l1), utf8.RuneCountInString(l2))) + 10
+		fmt.Fprintf(&b, `<rect x="%s" y="%s" width="%s" height="28" rx="4" fill="#ffffff" fill-opacity="0.88"/>`, fnum(lx-bw/2), fnum(ly-11), fnum(bw))
 		fmt.Fprintf(&b, `<text class="edge-label" x="%s" y="%s" font-size="11" text-anchor="middle" fill="%s">%s</text>`,
-			fnum(lx), fnum(ly), labelCol, esc(clip(e.Label(), 44)))
-		fmt.Fprintf(&b, `<text x="%s" y="%s" font-size="10" text-anchor="middle" fill="#6b7280">%d req</text></g>`,
-			fnum(lx), fnum(ly+12), e.Requests)
+			fnum(lx), fnum(ly), labelCol, esc(l1))
+		fmt.Fprintf(&b, `<text class="edge-flags" x="%s" y="%s" font-size="10" text-anchor="middle" fill="#4b5563">%s</text></g>`,
+			fnum(lx), fnum(ly+13), esc(l2))
 	}
 	names := make([]string, 0, len(at))
 	for n := range at {
@@ -442,10 +450,16 @@ func CallGraph(edges []GraphEdge) template.HTML {
 	slices.Sort(names)
 	for _, n := range names {
 		x, y := pos(n)
+		name, sub := nodeName(n)
 		fmt.Fprintf(&b, `<g class="node" data-name="%s"><title>%s</title><rect x="%s" y="%s" width="%d" height="%d" rx="8" fill="#ffffff" stroke="#1e3a8a" stroke-width="1.5"/>`,
 			esc(n), esc(n), fnum(x), fnum(y), nodeW, nodeH)
-		fmt.Fprintf(&b, `<text x="%s" y="%s" font-size="12.5" text-anchor="middle" fill="#111827">%s</text></g>`,
-			fnum(x+nodeW/2), fnum(y+nodeH/2+4), esc(clip(n, 26)))
+		if sub == "" {
+			fmt.Fprintf(&b, `<text x="%s" y="%s" font-size="12.5" text-anchor="middle" fill="#111827">%s</text></g>`,
+				fnum(x+nodeW/2), fnum(y+nodeH/2+4), esc(clip(name, 24)))
+			continue
+		}
+		fmt.Fprintf(&b, `<text x="%s" y="%s" font-size="12.5" text-anchor="middle" fill="#111827">%s</text><text x="%s" y="%s" font-size="9.5" text-anchor="middle" fill="#6b7280">%s</text></g>`,
+			fnum(x+nodeW/2), fnum(y+nodeH/2-1), esc(clip(name, 24)), fnum(x+nodeW/2), fnum(y+nodeH/2+12), esc(clip(sub, 30)))
 	}
 	// Key.
 	fmt.Fprintf(&b, `<g class="graph-key"><line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#6b7280" stroke-width="2"/><text x="%d" y="%d" font-size="11" fill="#374151">TLS</text>`,
@@ -456,4 +470,18 @@ func CallGraph(edges []GraphEdge) template.HTML {
 		margin+300, h-14, margin+312, h-10)
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String()) // #nosec: built from escaped parts
+}
+
+// nodeName splits a workload name for its box: a SPIFFE ID shows its
+// path, with the trust domain below; other names show whole.
+func nodeName(n string) (name, sub string) {
+	rest, ok := strings.CutPrefix(n, "spiffe://")
+	if !ok {
+		return n, ""
+	}
+	domain, path, ok := strings.Cut(rest, "/")
+	if !ok || path == "" {
+		return n, ""
+	}
+	return path, "spiffe://" + domain
 }

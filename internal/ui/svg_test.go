@@ -154,7 +154,7 @@ func TestCallGraph(t *testing.T) {
 	for _, want := range []string{
 		"orders → payment.example: 9 requests; TLS 1.2; key exchange P-256; mTLS no; intercepted yes",
 		"front-end → orders: 40 requests; TLS 1.3; key exchange X25519; mTLS yes; intercepted no",
-		">TLS 1.2 · P-256 · intercepted<", ">plaintext<", ">TLS 1.3 · X25519 · mTLS<",
+		">TLS 1.2 · P-256<", ">intercepted · 9 req<", ">plaintext<", ">TLS 1.3 · X25519<", ">mTLS · 40 req<",
 	} {
 		if !strings.Contains(svg, want) {
 			t.Errorf("graph lacks %q", want)
