@@ -34,7 +34,10 @@ type Stats interface {
 	// ListFindings returns findings newest first, one per row.
 	ListFindings(ctx context.Context, f FindingFilter) (Page[FindingRow], error)
 	// FindingSeries counts the findings f selects per time bucket of
-	// width step, stage and decision, oldest bucket first.
+	// width step, stage and decision, oldest bucket first. Filtered by
+	// stage and decision only, with whole-minute buckets from a minute
+	// boundary, it reads the per-minute rollup (the minute holding Until
+	// then counts whole).
 	FindingSeries(ctx context.Context, f FindingFilter, step time.Duration) ([]FindingCount, error)
 	// GetEvent returns the event stored under txnID, or ErrNotFound.
 	GetEvent(ctx context.Context, txnID string) (event.Event, error)
@@ -220,12 +223,31 @@ func identityOf(ev *event.Event) string {
 	return ""
 }
 
+// findingMinute is the findings of one minute, stage and decision.
+type findingMinute struct {
+	minuteNS        int64
+	stage, decision string
+	findings        int64
+}
+
+// derived are the read-model rows of a batch.
+type derived struct {
+	findings []findingRow
+	traffic  []trafficRow
+	minutes  []findingMinute
+}
+
 // derive builds the read-model rows of the fresh transaction events of a
-// batch: findings in batch order, traffic summed per key and sorted (two
-// replicas upserting overlapping keys lock them in the same order).
-func derive(evs []event.Event, fresh []bool) ([]findingRow, []trafficRow) {
-	var fs []findingRow
+// batch: findings in batch order, the counts summed per key and sorted
+// (two replicas upserting overlapping keys lock them in the same order).
+func derive(evs []event.Event, fresh []bool) derived {
+	var d derived
 	counts := map[trafficKey]int64{}
+	type fmKey struct {
+		minuteNS        int64
+		stage, decision string
+	}
+	fcounts := map[fmKey]int64{}
 	for i := range evs {
 		ev := &evs[i]
 		if !fresh[i] || ev.Type != "" {
@@ -244,28 +266,37 @@ func derive(evs []event.Event, fresh []bool) ([]findingRow, []trafficRow) {
 		src, idn := column(ev.Source.IP, maxColumn), column(identityOf(ev), maxColumn)
 		for j := range ev.Findings {
 			f := &ev.Findings[j]
-			fs = append(fs, findingRow{txnID: ev.TxnID, ord: j, timeNS: ev.Time.UnixNano(),
+			r := findingRow{txnID: ev.TxnID, ord: j, timeNS: ev.Time.UnixNano(),
 				stage: column(f.Stage, maxColumn), layer: column(f.Layer, maxColumn), ruleID: column(f.RuleID, maxColumn),
 				kind: column(f.Kind, maxColumn), severity: column(f.Severity, maxColumn), action: column(f.Action, maxColumn),
 				message: column(f.Message, maxMessage), decision: k.decision, host: k.host, method: k.method,
-				endpoint: k.endpoint, srcIP: src, identity: idn})
+				endpoint: k.endpoint, srcIP: src, identity: idn}
+			d.findings = append(d.findings, r)
+			fcounts[fmKey{k.minuteNS, r.stage, r.decision}]++
 		}
 	}
-	ts := make([]trafficRow, 0, len(counts))
+	d.traffic = make([]trafficRow, 0, len(counts))
 	for k, n := range counts {
-		ts = append(ts, trafficRow{k, n})
+		d.traffic = append(d.traffic, trafficRow{k, n})
 	}
-	slices.SortFunc(ts, func(a, b trafficRow) int {
+	slices.SortFunc(d.traffic, func(a, b trafficRow) int {
 		return cmp.Or(cmp.Compare(a.minuteNS, b.minuteNS), strings.Compare(a.decision, b.decision),
 			strings.Compare(a.host, b.host), strings.Compare(a.method, b.method), strings.Compare(a.endpoint, b.endpoint))
 	})
-	return fs, ts
+	for k, n := range fcounts {
+		d.minutes = append(d.minutes, findingMinute{k.minuteNS, k.stage, k.decision, n})
+	}
+	slices.SortFunc(d.minutes, func(a, b findingMinute) int {
+		return cmp.Or(cmp.Compare(a.minuteNS, b.minuteNS), strings.Compare(a.stage, b.stage), strings.Compare(a.decision, b.decision))
+	})
+	return d
 }
 
 // pruneDerivedSQL trims the read models to the oldest event left.
 var pruneDerivedSQL = []string{
 	"DELETE FROM findings WHERE time_ns < coalesce((SELECT min(time_ns) FROM events), 9223372036854775807)",
 	"DELETE FROM traffic_minutes WHERE minute_ns <= coalesce((SELECT min(time_ns) FROM events), 9223372036854775807) - 60000000000",
+	"DELETE FROM finding_minutes WHERE minute_ns <= coalesce((SELECT min(time_ns) FROM events), 9223372036854775807) - 60000000000",
 }
 
 // window resolves an overview's bounds: the last hour when Since is zero,
@@ -291,14 +322,14 @@ func (f OverviewFilter) window(now time.Time) (since, until int64, top int, err 
 	return s.UnixNano(), u.UnixNano(), top, nil
 }
 
-// overviewQueries are the SELECTs of an overview; their arguments are
-// (since, until) as minute_ns bounds for the rollup, and (since, until)
-// in ns for the findings table, then the limit.
-func overviewQueries(ph func(int) string) (minutes, decisions, endpoints, offenders string) {
+// overviewQueries are the SELECTs of an overview (the decisions are
+// summed from the minutes); their arguments are (since, until) as
+// minute_ns bounds for the rollup, or in ns for the findings table, then
+// the limit.
+func overviewQueries(ph func(int) string) (minutes, endpoints, offenders string) {
 	rng := " WHERE minute_ns >= " + ph(1) + " AND minute_ns < " + ph(2)
 	minutes = "SELECT minute_ns, decision, sum(requests) FROM traffic_minutes" + rng +
 		" GROUP BY minute_ns, decision ORDER BY minute_ns, decision"
-	decisions = "SELECT decision, sum(requests) FROM traffic_minutes" + rng + " GROUP BY decision ORDER BY 2 DESC, decision"
 	endpoints = "SELECT host, method, endpoint, sum(requests) AS n, sum(CASE WHEN decision <> 'allow' THEN requests ELSE 0 END)" +
 		" FROM traffic_minutes" + rng + " GROUP BY host, method, endpoint ORDER BY n DESC, host, method, endpoint LIMIT " + ph(3)
 	offenders = "SELECT source_ip, identity, count(*) AS n, sum(CASE WHEN decision = 'block' THEN 1 ELSE 0 END)" +
@@ -352,7 +383,8 @@ func overview(ctx context.Context, run rowsFunc, ph func(int) string, f Overview
 	}
 	o := Overview{Minutes: []MinuteCount{}, Decisions: []DecisionCount{}, TopEndpoints: []EndpointCount{}, TopOffenders: []Offender{}}
 	mArgs := []any{floorMinute(since), until, top}
-	qm, qd, qe, qo := overviewQueries(ph)
+	qm, qe, qo := overviewQueries(ph)
+	byDecision := map[string]int64{}
 	err = run(ctx, qm, mArgs[:2], func(r rowSource) error {
 		var c MinuteCount
 		var ns int64
@@ -361,18 +393,15 @@ func overview(ctx context.Context, run rowsFunc, ph func(int) string, f Overview
 		}
 		c.Start = fromNS(ns)
 		o.Minutes = append(o.Minutes, c)
+		byDecision[c.Decision] += c.Requests
 		return nil
 	})
-	if err == nil {
-		err = run(ctx, qd, mArgs[:2], func(r rowSource) error {
-			var c DecisionCount
-			if err := r.Scan(&c.Decision, &c.Requests); err != nil {
-				return err
-			}
-			o.Decisions = append(o.Decisions, c)
-			return nil
-		})
+	for d, n := range byDecision {
+		o.Decisions = append(o.Decisions, DecisionCount{Decision: d, Requests: n})
 	}
+	slices.SortFunc(o.Decisions, func(a, b DecisionCount) int {
+		return cmp.Or(cmp.Compare(b.Requests, a.Requests), strings.Compare(a.Decision, b.Decision))
+	})
 	if err == nil {
 		err = run(ctx, qe, mArgs, func(r rowSource) error {
 			var c EndpointCount
@@ -482,6 +511,15 @@ const (
 	MaxBuckets = 10000
 )
 
+// rollupServes reports whether finding_minutes answers a series: filters
+// by stage and decision only, buckets of whole minutes from a minute
+// boundary. (The minute holding Until counts whole: the callers end
+// their windows now.)
+func rollupServes(f FindingFilter, step time.Duration) bool {
+	return f.Endpoint == "" && f.Identity == "" && f.Source == "" && f.RuleID == "" &&
+		int64(step)%minute == 0 && f.Since.UnixNano()%minute == 0
+}
+
 func findingSeries(ctx context.Context, run rowsFunc, ph func(int) string, f FindingFilter, step time.Duration) ([]FindingCount, error) {
 	if step < MinStep {
 		return nil, fmt.Errorf("store: finding series: step %s is below %s", step, MinStep)
@@ -496,14 +534,32 @@ func findingSeries(ctx context.Context, run rowsFunc, ph func(int) string, f Fin
 	q := query{ph: ph}
 	out := []FindingCount{}
 	base := f.Since.UnixNano()
-	// The bucket's placeholders come first in the text, so first in args
-	// (SQLite's are positional).
-	b := "((time_ns - " + q.arg(base) + ") / " + q.arg(int64(step)) + ")"
-	if !findingsWhere(&q, f) {
-		return out, nil
+	var s string
+	if rollupServes(f, step) {
+		// Whole minutes from the rollup; the bucket's placeholders come
+		// first in the text, so first in args (SQLite's are positional).
+		b := "((minute_ns - " + q.arg(base) + ") / " + q.arg(int64(step)) + ")"
+		q.cond("minute_ns >= " + q.arg(base))
+		q.cond("minute_ns < " + q.arg(f.Until.UnixNano()))
+		for _, c := range []struct{ col, v string }{{"stage", f.Stage}, {"decision", f.Decision}} {
+			if c.v == "" {
+				continue
+			}
+			if !storableText(c.v) {
+				return out, nil
+			}
+			q.cond(c.col + " = " + q.arg(c.v))
+		}
+		s = "SELECT " + b + " AS b, stage, decision, sum(findings) FROM finding_minutes" + q.clause() +
+			" GROUP BY 1, stage, decision ORDER BY 1, stage, decision"
+	} else {
+		b := "((time_ns - " + q.arg(base) + ") / " + q.arg(int64(step)) + ")"
+		if !findingsWhere(&q, f) {
+			return out, nil
+		}
+		s = "SELECT " + b + " AS b, stage, decision, count(*) FROM findings" + q.clause() +
+			" GROUP BY 1, stage, decision ORDER BY 1, stage, decision"
 	}
-	s := "SELECT " + b + " AS b, stage, decision, count(*) FROM findings" + q.clause() +
-		" GROUP BY 1, stage, decision ORDER BY 1, stage, decision"
 	err := run(ctx, s, q.args, func(r rowSource) error {
 		var c FindingCount
 		var k int64
@@ -559,7 +615,8 @@ const sqliteFindingCols = 16
 
 // sqliteInsertDerived writes the read models of a batch in its transaction.
 func sqliteInsertDerived(ctx context.Context, tx *sql.Tx, evs []event.Event, fresh []bool) error {
-	fs, ts := derive(evs, fresh)
+	d := derive(evs, fresh)
+	fs, ts, ms := d.findings, d.traffic, d.minutes
 	const chunk = 100
 	for len(fs) > 0 {
 		n := min(len(fs), chunk)
@@ -598,6 +655,19 @@ func sqliteInsertDerived(ctx context.Context, tx *sql.Tx, evs []event.Event, fre
 		}
 		ts = ts[n:]
 	}
+	for len(ms) > 0 {
+		n := min(len(ms), chunk)
+		args := make([]any, 0, n*4)
+		for _, r := range ms[:n] {
+			args = append(args, r.minuteNS, r.stage, r.decision, r.findings)
+		}
+		q := "INSERT INTO finding_minutes (minute_ns, stage, decision, findings) VALUES (?,?,?,?)" + strings.Repeat(",(?,?,?,?)", n-1) +
+			" ON CONFLICT (minute_ns, stage, decision) DO UPDATE SET findings = findings + excluded.findings"
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("finding minutes: %w", err)
+		}
+		ms = ms[n:]
+	}
 	return nil
 }
 
@@ -633,10 +703,15 @@ const postgresUpsertTraffic = `INSERT INTO traffic_minutes (minute_ns, decision,
 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
 ON CONFLICT (minute_ns, decision, host, method, endpoint) DO UPDATE SET requests = traffic_minutes.requests + excluded.requests`
 
+const postgresUpsertFindingMinutes = `INSERT INTO finding_minutes (minute_ns, stage, decision, findings)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[])
+ON CONFLICT (minute_ns, stage, decision) DO UPDATE SET findings = finding_minutes.findings + excluded.findings`
+
 // postgresInsertDerived writes the read models of a batch in its
 // transaction, in one round trip.
 func postgresInsertDerived(ctx context.Context, tx pgx.Tx, evs []event.Event, fresh []bool) error {
-	fs, ts := derive(evs, fresh)
+	d := derive(evs, fresh)
+	fs, ts := d.findings, d.traffic
 	var b pgx.Batch
 	if len(fs) > 0 {
 		cols := make([][]string, 13)
@@ -665,6 +740,13 @@ func postgresInsertDerived(ctx context.Context, tx pgx.Tx, evs []event.Event, fr
 			mins[i], decs[i], hosts[i], methods[i], eps[i], ns[i] = r.minuteNS, r.decision, r.host, r.method, r.endpoint, r.requests
 		}
 		b.Queue(postgresUpsertTraffic, mins, decs, hosts, methods, eps, ns)
+	}
+	if len(d.minutes) > 0 {
+		mins, stages, decs, ns := make([]int64, len(d.minutes)), make([]string, len(d.minutes)), make([]string, len(d.minutes)), make([]int64, len(d.minutes))
+		for i, r := range d.minutes {
+			mins[i], stages[i], decs[i], ns[i] = r.minuteNS, r.stage, r.decision, r.findings
+		}
+		b.Queue(postgresUpsertFindingMinutes, mins, stages, decs, ns)
 	}
 	if b.Len() == 0 {
 		return nil

@@ -265,6 +265,22 @@ func testFindingSeries(t *testing.T, s store.Store) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("series = %+v\nwant %+v", got, want)
 	}
+	// The rollup (whole minutes) and the findings table (30 s buckets)
+	// count the same.
+	total := func(cs []store.FindingCount) (n int64) {
+		for _, c := range cs {
+			n += c.Findings
+		}
+		return n
+	}
+	fine, err := s.FindingSeries(context.Background(), f, 30*time.Second)
+	if err != nil || total(fine) != 5 || total(got) != 5 || len(fine) != 4 {
+		t.Errorf("30 s series %+v (%v): %d findings, the minute one %d", fine, err, total(fine), total(got))
+	}
+	byRule, err := s.FindingSeries(context.Background(), store.FindingFilter{Since: f.Since, Until: f.Until, RuleID: "942100"}, time.Minute)
+	if err != nil || len(byRule) != 1 || byRule[0].Findings != 2 || byRule[0].Stage != "waf" {
+		t.Errorf("rule series %+v, %v", byRule, err)
+	}
 	f.Stage = "waf"
 	got, err = s.FindingSeries(context.Background(), f, time.Minute)
 	if err != nil || len(got) != 1 || got[0].Findings != 2 {
@@ -374,7 +390,7 @@ func TestStatsBackfill(t *testing.T) {
 			wantF := findingIDs(t, s, store.FindingFilter{})
 			s.Close()
 			// Back to the schema before 0007, events kept.
-			b.exec(t, dsn, dir, "DROP TABLE findings", "DROP TABLE traffic_minutes", "DELETE FROM schema_migrations WHERE version = 7")
+			b.exec(t, dsn, dir, "DROP TABLE findings", "DROP TABLE traffic_minutes", "DROP TABLE finding_minutes", "DELETE FROM schema_migrations WHERE version = 7")
 			s, err = store.Open(ctx, dsn, dir)
 			if err != nil {
 				t.Fatal(err)
