@@ -78,7 +78,7 @@ func (s *Server) eventPage(w http.ResponseWriter, r *http.Request) error {
 // eventSummary is one sentence a reader takes in first.
 func eventSummary(ev *event.Event, intercepted bool) string {
 	if ev.Type != "" {
-		return "A " + ev.Type + " record."
+		return "A record of type " + ev.Type + " (not a transaction)."
 	}
 	from := ev.Source.Workload
 	if from == "" {
