@@ -231,6 +231,15 @@ func TestOverviewPage(t *testing.T) {
 	if r.StatusCode != http.StatusOK || strings.Contains(r.body, "<html") || !strings.Contains(r.body, `id="top-offenders"`) {
 		t.Errorf("live fragment: %d\n%s", r.StatusCode, r.body)
 	}
+	// New traffic shows in the next poll.
+	late := demoEvents(x.now)[2]
+	late.TxnID, late.Source.IP, late.Time = "late-1", "192.0.2.99", x.now.Add(-time.Second)
+	if _, err := x.store.InsertEvents(context.Background(), []event.Event{late}); err != nil {
+		t.Fatal(err)
+	}
+	if r := x.get(x.c, "/ui/overview/live"); !strings.Contains(r.body, "192.0.2.99") || !strings.Contains(r.body, "7 requests in the last hour") {
+		t.Errorf("the live fragment does not show the new request:\n%s", r.body)
+	}
 	if r := x.get(x.client(), "/ui/overview/live"); r.StatusCode != http.StatusUnauthorized {
 		t.Errorf("live fragment without a session: %d", r.StatusCode)
 	}
@@ -265,6 +274,7 @@ func TestFindingsPage(t *testing.T) {
 		{"endpoint=%2Fcarts%2F%7Bparameter%7D", []string{"bola-1"}},
 		{"decision=challenge", []string{"bot-1"}},
 		{"since=2m", []string{"bot-1"}},
+		{"since=" + url.QueryEscape(time.Now().Add(-200*time.Second).UTC().Format(time.RFC3339)), []string{"bot-1", "bola-1"}},
 		{"stage=waf&source=198.51.100.9", nil},
 	}
 	for _, tc := range tests {
