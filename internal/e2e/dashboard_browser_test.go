@@ -129,6 +129,13 @@ func (b *browser) problems() []string {
 	return append([]string(nil), b.console...)
 }
 
+// forget drops the problems seen so far.
+func (b *browser) forget() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.console = nil
+}
+
 // step is a context for one browser action.
 func (b *browser) step() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(b.ctx, 20*time.Second)
@@ -144,8 +151,22 @@ func (b *browser) open(path string) int64 {
 	if err != nil {
 		b.t.Fatalf("open %s: %v", path, err)
 	}
+	if resp == nil {
+		b.t.Fatalf("open %s: no document loaded (a fragment-only navigation?)", path)
+	}
 	b.checkHeaders(path, resp)
 	return resp.Status
+}
+
+// leave loads about:blank, so that the next open loads a new document
+// even when only the fragment differs.
+func (b *browser) leave() {
+	b.t.Helper()
+	ctx, cancel := b.step()
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		b.t.Fatalf("about:blank: %v", err)
+	}
 }
 
 // follow runs an action that loads a new document (a click on a link, a
@@ -269,7 +290,7 @@ func (b *browser) typeInto(css, v string) {
 	b.t.Helper()
 	ctx, cancel := b.step()
 	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS(css), ""), chromedp.SendKeys(chromedp.CSS(css), v)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Clear(chromedp.CSS(css)), chromedp.SendKeys(chromedp.CSS(css), v)); err != nil {
 		b.t.Fatalf("type into %s: %v", css, err)
 	}
 }

@@ -34,6 +34,7 @@ type dashStack struct {
 	Gateway string
 
 	startOnce sync.Once
+	started   time.Time // when startTraffic started it
 	ctx       context.Context
 	traffic   sync.WaitGroup
 }
@@ -51,12 +52,12 @@ func dashboardConfig(dir string, routes []shop.Route) (string, error) {
 listen: {http: 127.0.0.1:0, trusted_proxies: [127.0.0.1]}
 admin: {addr: 127.0.0.1:0, token: %q, read_token: %q}
 data_dir: %q
-discovery: {sample_rate: 1}
+discovery: {sample_rate: 1, specs: [%[4]q]}
 audit: {checkpoint_interval: 1s}
 protect:
   stages: {waf: {timeout: 2s}}
   waf: {enabled: true, paranoia_level: 1, directives: "SecRuleRemoveById 920350"}
-  openapi: {specs: [%q]}
+  openapi: {specs: [%[4]q]}
   ip_rules: [{name: documentation-range, action: deny, cidrs: [192.0.2.0/24]}]
   bots: {enabled: true}
 routes:
@@ -121,6 +122,7 @@ func startDashboardStack(t *testing.T) *dashStack {
 // test ends (once; later calls do nothing).
 func (s *dashStack) startTraffic() {
 	s.startOnce.Do(func() {
+		s.started = time.Now()
 		s.traffic.Go(func() {
 			_, _ = traffic.Run(s.ctx, traffic.Options{BaseURL: s.Gateway, Shoppers: 4, AttackRate: 4, Seed: 13,
 				ThinkTime: 100 * time.Millisecond, ClientAddresses: true, Logger: quietLog()}, nil)
