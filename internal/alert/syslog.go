@@ -92,10 +92,11 @@ func (s *syslogSink) Deliver(ctx context.Context, a *Alert, _ int) error {
 }
 
 // peerClosed reports a TCP connection the receiver has closed (a read
-// that does not time out at once): writing to it would seem to succeed
-// and lose the message.
+// that does not time out within a millisecond: the receiver never
+// writes): writing to it would seem to succeed and lose the message. A
+// deadline already past would not even try the read.
 func peerClosed(c net.Conn) bool {
-	_ = c.SetReadDeadline(time.Now())
+	_ = c.SetReadDeadline(time.Now().Add(time.Millisecond))
 	var b [1]byte
 	_, err := c.Read(b[:])
 	_ = c.SetReadDeadline(time.Time{})

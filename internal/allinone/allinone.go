@@ -15,14 +15,17 @@ import (
 	"os"
 	"time"
 
+	"github.com/vigil-sec/vigil/internal/alert"
 	"github.com/vigil-sec/vigil/internal/api"
 	"github.com/vigil-sec/vigil/internal/bus"
 	"github.com/vigil-sec/vigil/internal/config"
 	"github.com/vigil-sec/vigil/internal/control"
 	"github.com/vigil-sec/vigil/internal/discovery"
+	"github.com/vigil-sec/vigil/internal/event"
 	"github.com/vigil-sec/vigil/internal/metrics"
 	"github.com/vigil-sec/vigil/internal/server"
 	"github.com/vigil-sec/vigil/internal/store"
+	"github.com/vigil-sec/vigil/internal/ui"
 )
 
 // Options configure the stack beyond its config.
@@ -36,6 +39,8 @@ type Options struct {
 	// FlushEvery is how often the inventory is written to the store
 	// (default 2 s).
 	FlushEvery time.Duration
+	// Sinks also receive the in-process gateway's events (Start only).
+	Sinks []event.Sink
 }
 
 // Stack is a running all-in-one Vigil, or (StartControl) a control plane
@@ -50,6 +55,11 @@ type Stack struct {
 	Store     store.Store
 	Bus       *bus.Bus
 	API       *api.Server
+	// UI is the dashboard under /ui/ on the admin listener, beside the API.
+	UI *ui.Server
+	// Alerts delivers the alerts the plane stores to events.alerts'
+	// sinks; its Stats are what the dashboard shows of them.
+	Alerts *alert.Dispatcher
 
 	admin   *http.Server // StartControl: the admin listener's server
 	adminLn net.Listener
@@ -62,7 +72,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	dp, err := server.StartDataPlane(ctx, cfg, server.Options{Placement: "gateway", Admin: s.API.Register}, o.Logger,
+	dp, err := server.StartDataPlane(ctx, cfg, server.Options{Placement: "gateway", Admin: s.register, Sinks: o.Sinks}, o.Logger,
 		server.DataPlaneOptions{Bus: s.Bus, Discovery: o.Discovery})
 	if err != nil {
 		s.close()
@@ -73,7 +83,12 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (*Stack, error) {
 	if dp.Discovery != nil {
 		eng = dp.Discovery.Engine
 	}
-	if err := s.assemble(cfg, eng, control.Options{}, o); err != nil {
+	if err := s.startAlerts(ctx, cfg, o); err != nil {
+		s.close()
+		return nil, err
+	}
+	dp.G.Metrics.Registry.MustRegister(s.Alerts)
+	if err := s.assemble(cfg, eng, control.Options{Alerts: s.Alerts}, o); err != nil {
 		s.close()
 		return nil, err
 	}
@@ -110,7 +125,11 @@ func StartControl(ctx context.Context, cfg *config.Config, o Options) (*Stack, e
 		return nil, fmt.Errorf("discovery: %w", err)
 	}
 	s.Discovery = svc
-	po := control.Options{FeedEngine: true, RaiseAlerts: true}
+	if err := s.startAlerts(ctx, cfg, o); err != nil {
+		s.close()
+		return nil, err
+	}
+	po := control.Options{FeedEngine: true, RaiseAlerts: true, Alerts: s.Alerts}
 	if wh := discovery.StartWebhook(ctx, hook, o.Logger); wh != nil {
 		po.Notify = wh.Send
 	}
@@ -124,12 +143,13 @@ func StartControl(ctx context.Context, cfg *config.Config, o Options) (*Stack, e
 	m.GaugeFunc("vigil_discovery_endpoints", "Endpoints in the inventory.", func() float64 { return float64(eng.Len()) })
 	m.CounterFunc("vigil_discovery_alerts_dropped_total", "Discovery alerts dropped before they were stored.",
 		func() float64 { return float64(plane.AlertsDropped()) })
+	m.Registry.MustRegister(s.Alerts)
 	if s.adminLn, err = net.Listen("tcp", cfg.Admin.Addr); err != nil {
 		s.close()
 		return nil, fmt.Errorf("admin: %w", err)
 	}
 	b := s.Bus
-	s.admin = &http.Server{Handler: server.AdminMux(m, b.Connected, s.API.Register),
+	s.admin = &http.Server{Handler: server.AdminMux(m, b.Connected, s.register),
 		ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug)}
 	return s, nil
 }
@@ -155,6 +175,18 @@ func open(ctx context.Context, cfg *config.Config, busURL, name string, o *Optio
 	return &Stack{Store: st, Bus: b, API: &api.Server{Store: st, Token: o.Token, Log: o.Logger}}, nil
 }
 
+// startAlerts starts delivering alerts to events.alerts' sinks, recording
+// each outcome in the store (alert_delivery events). discovery.webhook
+// keeps its own sender, unchanged.
+func (s *Stack) startAlerts(ctx context.Context, cfg *config.Config, o Options) error {
+	d, err := alert.Start(ctx, cfg, alert.Options{Events: s.Store, Logger: o.Logger})
+	if err != nil {
+		return fmt.Errorf("alerts: %w", err)
+	}
+	s.Alerts = d
+	return nil
+}
+
 // assemble builds the control plane over eng (the inventory) and connects
 // the API to both.
 func (s *Stack) assemble(cfg *config.Config, eng *discovery.Engine, po control.Options, o Options) error {
@@ -177,7 +209,51 @@ func (s *Stack) assemble(cfg *config.Config, eng *discovery.Engine, po control.O
 	s.API.Config = plane
 	s.API.Consents = plane
 	s.API.Graph = plane
+	uo := ui.Options{Store: s.Store, Discovery: eng, Graph: plane, Health: s.health, Token: o.Token,
+		ReadToken: cfg.Admin.ReadToken, Logger: o.Logger}
+	if lg != nil {
+		uo.Audit = lg
+	}
+	if s.UI, err = ui.New(uo); err != nil {
+		return fmt.Errorf("dashboard: %w", err)
+	}
 	return nil
+}
+
+// register mounts the API and the dashboard on the admin listener's mux.
+// The listener builds its mux when it starts serving (Serve), after
+// assemble made the dashboard.
+func (s *Stack) register(mux *http.ServeMux) {
+	s.API.Register(mux)
+	if s.UI != nil {
+		s.UI.Register(mux)
+	}
+}
+
+// health is the dashboard's plane health: the in-process gateway (Start)
+// and the data planes with live profiles (StartControl), the bus, the
+// age of the newest stored event, and what was dropped on the way.
+func (s *Stack) health() ui.Health {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ph, err := s.Plane.Health(ctx)
+	h := ui.Health{DataPlanes: len(ph.DataPlanes), BusConnected: ph.BusConnected, DroppedEvents: ph.Dropped}
+	if dp := s.DataPlane; dp != nil {
+		h.DataPlanes++
+		if dp.Publisher != nil {
+			h.DroppedEvents += dp.Publisher.Dropped()
+		}
+	}
+	if !ph.NewestEvent.IsZero() {
+		h.EventLag = max(time.Since(ph.NewestEvent), 0)
+	}
+	if err != nil {
+		h.Notes = append(h.Notes, "the store did not answer: "+err.Error())
+	}
+	if s.API.Audit == nil {
+		h.Notes = append(h.Notes, "the audit log is off")
+	}
+	return h
 }
 
 // AdminAddr is the address of the admin listener (API, metrics).
@@ -221,6 +297,9 @@ func (s *Stack) serveAdmin(ctx context.Context) error {
 }
 
 func (s *Stack) close() {
+	if s.Alerts != nil {
+		s.Alerts.Close() // before the store its events go to
+	}
 	s.Bus.Close()
 	_ = s.Store.Close()
 }

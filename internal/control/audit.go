@@ -91,9 +91,12 @@ func (p *Plane) badHopSignatures(ctx context.Context, evs []event.Event, rejecte
 		}
 		alerts = append(alerts, a)
 	}
-	if _, err := p.o.Store.InsertEvents(ctx, alerts); err != nil {
+	fresh, err := p.o.Store.InsertEvents(ctx, alerts)
+	if err != nil {
 		p.log.Warn("audit signature alerts not stored", "alerts", len(alerts), "err", err)
+		return
 	}
+	p.deliverAlerts(alerts, fresh)
 }
 
 // auditConfig records a distributed configuration overlay.

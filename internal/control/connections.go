@@ -159,6 +159,7 @@ func (p *Plane) tlsAlerts(ctx context.Context, evs []event.Event, fresh []bool) 
 		p.log.Warn("TLS alerts not stored", "alerts", len(alerts), "err", err)
 		return
 	}
+	p.deliverAlerts(alerts, fresh)
 	for i, a := range alerts {
 		if fresh[i] && p.o.Notify != nil {
 			p.o.Notify(discovery.Alert{Kind: a.Alert.Kind, Host: a.Alert.Host, Detail: a.Alert.Detail, Time: a.Time})

@@ -58,6 +58,10 @@ type Options struct {
 	// Notify receives the alerts this plane stored first (the webhook).
 	Notify    func(discovery.Alert)
 	Retention config.Retention
+	// Alerts receives every alert event this plane stored first (its own
+	// and the data planes'), so that each is delivered once across
+	// replicas (events.alerts: package alert). It must not block.
+	Alerts interface{ Send(event.Event) }
 	// FlushEvery is how often the inventory is written to the store.
 	FlushEvery time.Duration
 	Logger     *slog.Logger
@@ -225,6 +229,7 @@ func (p *Plane) storeAlerts(ctx context.Context, batch []event.Event) []event.Ev
 		}
 		return batch
 	}
+	p.deliverAlerts(batch, fresh)
 	for i := range batch {
 		if a := batch[i].Alert; fresh[i] && a != nil && p.o.Notify != nil {
 			p.o.Notify(discovery.Alert{Kind: a.Kind, Host: a.Host, Method: a.Method, Endpoint: a.Endpoint, Detail: a.Detail,
@@ -271,6 +276,7 @@ func (p *Plane) Ingest(ctx context.Context, evs []event.Event) error {
 			p.edges.Add(&evs[i]) // redelivered transactions: counted once
 		}
 	}
+	p.deliverAlerts(evs, fresh)
 	p.tlsAlerts(ctx, evs, fresh)
 	if p.o.FeedEngine && p.o.Engine != nil {
 		for i := range evs {
@@ -288,6 +294,19 @@ func (p *Plane) Ingest(ctx context.Context, evs []event.Event) error {
 }
 
 func isAlert(ev event.Event) bool { return ev.Type == "alert" }
+
+// deliverAlerts hands the alerts among evs whose insert was new (fresh)
+// to Options.Alerts.
+func (p *Plane) deliverAlerts(evs []event.Event, fresh []bool) {
+	if p.o.Alerts == nil {
+		return
+	}
+	for i := range evs {
+		if fresh[i] && isAlert(evs[i]) && evs[i].Alert != nil {
+			p.o.Alerts.Send(evs[i])
+		}
+	}
+}
 
 // observation is what the engine of `vigil up` would have observed of the
 // request behind a transaction event, short of what only profiles carry
