@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -32,7 +33,8 @@ const (
 	benchEvents    = 1_000_000
 	benchHosts     = 20
 	// benchSeed names the seed's shape; change it when seedBench changes,
-	// so that cached databases are seeded again.
+	// so that cached databases are seeded again (a change to the store's
+	// migrations does that by itself: seedName).
 	benchSeed  = "ui-pages-v1"
 	benchToken = "vgl_bench_admin"
 	// benchPGDatabase is the PostgreSQL database the seed is kept in.
@@ -151,6 +153,29 @@ func get(b *testing.B, c *http.Client, u string) {
 
 func benchTxn(i int) string { return fmt.Sprintf("%s-%07d", benchSeed, i) }
 
+// seedName names the cached databases: benchSeed and a digest of the
+// store's migrations, so that a schema change (a new index, a read model
+// InsertEvents fills) seeds again rather than measuring a store the
+// current code would not have built.
+func seedName(b *testing.B) string {
+	files, err := filepath.Glob("../store/migrations/*/*.sql")
+	if err != nil || len(files) == 0 {
+		b.Fatalf("store migrations not found: %v", err)
+	}
+	h := sha256.New()
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fmt.Fprintf(h, "%s %d\n", f, len(data))
+		h.Write(data)
+	}
+	return fmt.Sprintf("%s-%x", benchSeed, h.Sum(nil)[:4])
+}
+
+// openBenchSQLite opens the cached SQLite file of this seed (under
+// os.UserCacheDir()/vigil-bench), removing those of other seeds.
 func openBenchSQLite(b *testing.B) store.Store {
 	dir, err := os.UserCacheDir()
 	if err != nil {
@@ -160,7 +185,14 @@ func openBenchSQLite(b *testing.B) store.Store {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.Fatal(err)
 	}
-	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, benchSeed+".db"), dir)
+	name := seedName(b)
+	stale, _ := filepath.Glob(filepath.Join(dir, "ui-pages-*"))
+	for _, f := range stale {
+		if !strings.HasPrefix(filepath.Base(f), name+".db") {
+			os.Remove(f)
+		}
+	}
+	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, name+".db"), dir)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -168,15 +200,16 @@ func openBenchSQLite(b *testing.B) store.Store {
 	return st
 }
 
-// openBenchPostgres opens the database vigil_uibench on the test server
-// (VIGIL_TEST_POSTGRES, default storetest.DefaultPostgres), creating it
-// when missing; skips without a server.
+// openBenchPostgres opens this seed's schema in the database
+// vigil_uibench on the test server (VIGIL_TEST_POSTGRES, default
+// storetest.DefaultPostgres), creating both when missing and dropping the
+// schemas of other seeds; skips without a server.
 func openBenchPostgres(b *testing.B) store.Store {
 	base := os.Getenv("VIGIL_TEST_POSTGRES")
 	if base == "" {
 		base = storetest.DefaultPostgres
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
@@ -196,6 +229,31 @@ func openBenchPostgres(b *testing.B) store.Store {
 		b.Fatal(err)
 	}
 	u.Path = "/" + benchPGDatabase
+	schema := strings.ReplaceAll(seedName(b), "-", "_")
+	if conn, err = pgx.Connect(ctx, u.String()); err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'ui_pages_%' AND nspname <> $1", schema)
+	if err != nil {
+		b.Fatal(err)
+	}
+	stale, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, sc := range append(stale, "") {
+		q := "CREATE SCHEMA IF NOT EXISTS " + schema
+		if sc != "" {
+			q = "DROP SCHEMA " + sc + " CASCADE"
+		}
+		if _, err := conn.Exec(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
 	st, err := store.Open(context.Background(), u.String(), b.TempDir())
 	if err != nil {
 		b.Fatal(err)
