@@ -82,15 +82,9 @@ func (s *postgresStore) SchemaVersion(ctx context.Context) (int64, error) {
 	return v, err
 }
 
-// One statement per batch: the columns travel as six arrays and unnest
-// turns them back into rows.
-const postgresInsertEvents = `INSERT INTO events (txn_id, time_ns, decision, endpoint, type, body)
-SELECT t, ts, d, e, ty, b::json
-FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS u(t, ts, d, e, ty, b, n)
-ORDER BY n
-ON CONFLICT (txn_id) DO NOTHING
-RETURNING txn_id`
-
+// InsertEvents sends one statement per batch (postgresInsertAll in
+// stats.go): the columns travel as arrays and unnest turns them back
+// into rows.
 func (s *postgresStore) InsertEvents(ctx context.Context, evs []event.Event) ([]bool, error) {
 	if len(evs) == 0 {
 		return nil, nil
@@ -110,24 +104,18 @@ func (s *postgresStore) InsertEvents(ctx context.Context, evs []event.Event) ([]
 	for i, r := range rows {
 		ids[i], times[i], decs[i], eps[i], types[i], body[i] = r.txnID, r.timeNS, r.decision, r.endpoint, r.typ, string(r.body)
 	}
-	var fresh []bool
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		res, err := tx.Query(ctx, postgresInsertEvents, ids, times, decs, eps, types, body)
-		if err != nil {
-			return err
-		}
-		returned := make(map[string]struct{}, len(rows))
-		var id string
-		if _, err := pgx.ForEachRow(res, []any{&id}, func() error { returned[id] = struct{}{}; return nil }); err != nil {
-			return err
-		}
-		fresh = freshFlags(evs, returned)
-		return postgresInsertDerived(ctx, tx, evs, fresh)
-	})
+	args := append([]any{ids, times, decs, eps, types, body}, postgresDerivedArgs(evs)...)
+	res, err := s.pool.Query(ctx, postgresInsertAll, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: insert events: %w", err)
 	}
-	return fresh, nil
+	returned := make(map[string]struct{}, len(rows))
+	var id string
+	_, err = pgx.ForEachRow(res, []any{&id}, func() error { returned[id] = struct{}{}; return nil })
+	if err != nil {
+		return nil, fmt.Errorf("store: insert events: %w", err)
+	}
+	return freshFlags(evs, returned), nil
 }
 
 func (s *postgresStore) ListEvents(ctx context.Context, f EventFilter) (Page[event.Event], error) {

@@ -694,62 +694,90 @@ func (s *postgresStore) GetEvent(ctx context.Context, txnID string) (event.Event
 	return decodeEvent(txnID, body, errors.Is(err, pgx.ErrNoRows), err)
 }
 
-const postgresInsertFindings = `INSERT INTO findings (txn_id, ord, time_ns, stage, layer, rule_id, kind, severity, action, message,
-	decision, host, method, endpoint, source_ip, identity)
-SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-	$9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[])`
+// postgresInsertAll stores a batch of events and their read models in one
+// statement (one round trip, one implicit transaction): $1-$6 are the
+// events' columns; $7-$12 each candidate transaction's traffic key (its
+// txn_id, minute, decision, host, method, endpoint) and $13-$29 each of
+// its findings, with its minute. Only the candidates the INSERT stored
+// (RETURNING: not already stored) are counted; the counts are summed per
+// key and upserted in key order, so replicas lock them in the same order.
+const postgresInsertAll = `WITH u AS (
+	SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS u(t, ts, d, e, ty, b, n)
+), ins AS (
+	INSERT INTO events (txn_id, time_ns, decision, endpoint, type, body)
+	SELECT t, ts, d, e, ty, b::json FROM u ORDER BY n
+	ON CONFLICT (txn_id) DO NOTHING
+	RETURNING txn_id
+), tr AS (
+	INSERT INTO traffic_minutes (minute_ns, decision, host, method, endpoint, requests)
+	SELECT x.m, x.d, x.h, x.me, x.e, count(*)
+	FROM unnest($7::text[], $8::bigint[], $9::text[], $10::text[], $11::text[], $12::text[]) AS x(t, m, d, h, me, e)
+	WHERE x.t COLLATE "C" IN (SELECT txn_id FROM ins)
+	GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+	ON CONFLICT (minute_ns, decision, host, method, endpoint) DO UPDATE SET requests = traffic_minutes.requests + excluded.requests
+), f AS (
+	SELECT * FROM unnest($13::text[], $14::int[], $15::bigint[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],
+		$21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[], $27::text[], $28::text[], $29::bigint[])
+		WITH ORDINALITY AS f(txn_id, ord, time_ns, stage, layer, rule_id, kind, severity, action, message,
+			decision, host, method, endpoint, source_ip, identity, minute_ns, n)
+	WHERE f.txn_id COLLATE "C" IN (SELECT txn_id FROM ins)
+), fi AS (
+	INSERT INTO findings (txn_id, ord, time_ns, stage, layer, rule_id, kind, severity, action, message,
+		decision, host, method, endpoint, source_ip, identity)
+	SELECT txn_id, ord, time_ns, stage, layer, rule_id, kind, severity, action, message,
+		decision, host, method, endpoint, source_ip, identity
+	FROM f ORDER BY n
+), fm AS (
+	INSERT INTO finding_minutes (minute_ns, stage, decision, findings)
+	SELECT minute_ns, stage, decision, count(*) FROM f
+	GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+	ON CONFLICT (minute_ns, stage, decision) DO UPDATE SET findings = finding_minutes.findings + excluded.findings
+)
+SELECT txn_id FROM ins`
 
-const postgresUpsertTraffic = `INSERT INTO traffic_minutes (minute_ns, decision, host, method, endpoint, requests)
-SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
-ON CONFLICT (minute_ns, decision, host, method, endpoint) DO UPDATE SET requests = traffic_minutes.requests + excluded.requests`
-
-const postgresUpsertFindingMinutes = `INSERT INTO finding_minutes (minute_ns, stage, decision, findings)
-SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[])
-ON CONFLICT (minute_ns, stage, decision) DO UPDATE SET findings = finding_minutes.findings + excluded.findings`
-
-// postgresInsertDerived writes the read models of a batch in its
-// transaction, in one round trip.
-func postgresInsertDerived(ctx context.Context, tx pgx.Tx, evs []event.Event, fresh []bool) error {
-	d := derive(evs, fresh)
-	fs, ts := d.findings, d.traffic
-	var b pgx.Batch
-	if len(fs) > 0 {
-		cols := make([][]string, 13)
-		for i := range cols {
-			cols[i] = make([]string, len(fs))
+// postgresDerivedArgs are $7-$29 of postgresInsertAll: the candidates are
+// the first event of each txn_id in the batch (a repeat is not fresh).
+func postgresDerivedArgs(evs []event.Event) []any {
+	cand := make([]bool, len(evs))
+	seen := make(map[string]struct{}, len(evs))
+	for i := range evs {
+		if _, dup := seen[evs[i].TxnID]; !dup {
+			seen[evs[i].TxnID] = struct{}{}
+			cand[i] = true
 		}
-		ords, times := make([]int32, len(fs)), make([]int64, len(fs))
-		for i, r := range fs {
-			ords[i], times[i] = int32(r.ord), r.timeNS
-			for j, v := range [...]string{r.txnID, r.stage, r.layer, r.ruleID, r.kind, r.severity, r.action,
-				r.message, r.decision, r.host, r.method, r.endpoint, r.srcIP} {
-				cols[j][i] = v
-			}
-		}
-		ids := make([]string, len(fs))
-		for i, r := range fs {
-			ids[i] = r.identity
-		}
-		b.Queue(postgresInsertFindings, cols[0], ords, times, cols[1], cols[2], cols[3], cols[4], cols[5], cols[6],
-			cols[7], cols[8], cols[9], cols[10], cols[11], cols[12], ids)
 	}
-	if len(ts) > 0 {
-		mins, ns := make([]int64, len(ts)), make([]int64, len(ts))
-		decs, hosts, methods, eps := make([]string, len(ts)), make([]string, len(ts)), make([]string, len(ts)), make([]string, len(ts))
-		for i, r := range ts {
-			mins[i], decs[i], hosts[i], methods[i], eps[i], ns[i] = r.minuteNS, r.decision, r.host, r.method, r.endpoint, r.requests
+	var tt, td, th, tm, te []string
+	var tmin []int64
+	for i := range evs {
+		ev := &evs[i]
+		if !cand[i] || ev.Type != "" {
+			continue
 		}
-		b.Queue(postgresUpsertTraffic, mins, decs, hosts, methods, eps, ns)
-	}
-	if len(d.minutes) > 0 {
-		mins, stages, decs, ns := make([]int64, len(d.minutes)), make([]string, len(d.minutes)), make([]string, len(d.minutes)), make([]int64, len(d.minutes))
-		for i, r := range d.minutes {
-			mins[i], stages[i], decs[i], ns[i] = r.minuteNS, r.stage, r.decision, r.findings
+		ep := ev.Request.Endpoint
+		if ep == "" {
+			ep = ev.Request.Path
 		}
-		b.Queue(postgresUpsertFindingMinutes, mins, stages, decs, ns)
+		tt = append(tt, ev.TxnID)
+		tmin = append(tmin, floorMinute(ev.Time.UnixNano()))
+		td = append(td, column(ev.Decision, maxColumn))
+		th = append(th, column(ev.Destination.Host, maxColumn))
+		tm = append(tm, column(ev.Request.Method, maxColumn))
+		te = append(te, column(ep, maxColumn))
 	}
-	if b.Len() == 0 {
-		return nil
+	fs := derive(evs, cand).findings
+	cols := make([][]string, 14)
+	for i := range cols {
+		cols[i] = make([]string, len(fs))
 	}
-	return tx.SendBatch(ctx, &b).Close()
+	ords, times, mins := make([]int32, len(fs)), make([]int64, len(fs)), make([]int64, len(fs))
+	for i, r := range fs {
+		ords[i], times[i], mins[i] = int32(r.ord), r.timeNS, floorMinute(r.timeNS)
+		for j, v := range [...]string{r.txnID, r.stage, r.layer, r.ruleID, r.kind, r.severity, r.action,
+			r.message, r.decision, r.host, r.method, r.endpoint, r.srcIP, r.identity} {
+			cols[j][i] = v
+		}
+	}
+	return []any{tt, tmin, td, th, tm, te,
+		cols[0], ords, times, cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8], cols[9],
+		cols[10], cols[11], cols[12], cols[13], mins}
 }
