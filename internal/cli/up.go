@@ -32,6 +32,14 @@ func adminToken(cfg *config.Config) (string, bool) {
 	return "vgl_" + hex.EncodeToString(b), true
 }
 
+// readToken applies VIGIL_READ_TOKEN over admin.read_token: the
+// dashboard's read-only token.
+func readToken(cfg *config.Config) {
+	if t := os.Getenv("VIGIL_READ_TOKEN"); t != "" {
+		cfg.Admin.ReadToken = t
+	}
+}
+
 func loadConfig(e *env, file string) (*config.Config, error) {
 	cfg, err := config.Load(file)
 	if err != nil {
@@ -84,13 +92,15 @@ func upCmd(e *env) *cobra.Command {
 
 func runUp(ctx context.Context, e *env, cfg *config.Config, busListen string) error {
 	tok, generated := adminToken(cfg)
+	readToken(cfg)
 	stack, err := allinone.Start(ctx, cfg, allinone.Options{Token: tok, BusListen: busListen, Logger: e.logger()})
 	if err != nil {
 		return problem(err)
 	}
 	g := stack.DataPlane.G
 	admin := "http://" + g.Addr("admin")
-	fmt.Fprintf(e.stdout, "Vigil is up.\n  gateway:    http://%s\n  admin API:  %s/api/v1/endpoints\n  metrics:    %s/metrics\n", g.Addr("http"), admin, admin)
+	fmt.Fprintf(e.stdout, "Vigil is up.\n  gateway:    http://%s\n  admin API:  %s/api/v1/endpoints\n  dashboard:  %s/ui/\n  metrics:    %s/metrics\n",
+		g.Addr("http"), admin, admin, admin)
 	if generated {
 		fmt.Fprintf(e.stdout, "  admin token (generated; set VIGIL_ADMIN_TOKEN or admin.token to choose one):\n    %s\n", tok)
 	}
@@ -116,12 +126,13 @@ func runControl(ctx context.Context, e *env, cfg *config.Config, busListen strin
 		log.Warn("bus: embedded without --bus-listen: no data plane can reach this control plane")
 	}
 	tok, generated := adminToken(cfg)
+	readToken(cfg)
 	stack, err := allinone.StartControl(ctx, cfg, allinone.Options{Token: tok, BusListen: busListen, Logger: log})
 	if err != nil {
 		return problem(err)
 	}
-	fmt.Fprintf(e.stdout, "Vigil control plane\n  admin API:  http://%s/api/v1/endpoints\n  store:      %s\n  bus:        %s\n",
-		stack.AdminAddr(), redactDSN(cfg.Store), cfg.Bus)
+	fmt.Fprintf(e.stdout, "Vigil control plane\n  admin API:  http://%s/api/v1/endpoints\n  dashboard:  http://%s/ui/\n  store:      %s\n  bus:        %s\n",
+		stack.AdminAddr(), stack.AdminAddr(), redactDSN(cfg.Store), cfg.Bus)
 	if generated {
 		fmt.Fprintf(e.stdout, "  admin token (generated): %s\n", tok)
 	}
