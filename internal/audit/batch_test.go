@@ -136,3 +136,24 @@ func BenchmarkSignBatch(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*BatchMax), "ns/record")
 }
+
+func TestAppendLeafIsJSONMarshal(t *testing.T) {
+	k := newKey(t, "vigil.audit/test")
+	for _, n := range []int{1, 2, 7} {
+		canon := make([][]byte, n)
+		for i, r := range records("leaf", n) {
+			r.Signer = k.ID
+			canon[i], _ = Canonical(r)
+		}
+		sig, paths := signBatch(k, canon)
+		for i := range canon {
+			want, err := json.Marshal(Signed{Record: canon[i], Sig: sig, Batch: paths[i]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := appendLeaf(nil, canon[i], sig, paths[i]); string(got) != string(want) {
+				t.Errorf("batch of %d, leaf %d:\n got %s\nwant %s", n, i, got, want)
+			}
+		}
+	}
+}

@@ -80,6 +80,34 @@ func Sign(k *Key, r Record) ([]byte, error) {
 	return json.Marshal(Signed{Record: c, Sig: k.sign(c)})
 }
 
+// appendLeaf appends the leaf of a canonical record: what json.Marshal
+// makes of Signed{record, sig, batch}, without its reflection and its
+// re-validation of the record (a twentieth of an append's CPU).
+func appendLeaf(b, record, sig []byte, batch *BatchPath) []byte {
+	b = append(b, `{"record":`...)
+	b = append(b, record...)
+	b = append(b, `,"sig":"`...)
+	b = base64.StdEncoding.AppendEncode(b, sig)
+	b = append(b, '"')
+	if batch != nil {
+		b = append(b, `,"batch":{"size":`...)
+		b = strconv.AppendUint(b, batch.Size, 10)
+		b = append(b, `,"index":`...)
+		b = strconv.AppendUint(b, batch.Index, 10)
+		b = append(b, `,"path":[`...)
+		for i, h := range batch.Path {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '"')
+			b = base64.StdEncoding.AppendEncode(b, h)
+			b = append(b, '"')
+		}
+		b = append(b, "]}"...)
+	}
+	return append(b, '}')
+}
+
 func (l *Log) register(ctx context.Context) error {
 	if l.registered.Load() {
 		return nil
@@ -173,9 +201,7 @@ func (l *Log) append(ctx context.Context, ents []entry) (index []int64, err erro
 		}
 	}
 	for i := range ents {
-		if leaves[i].Data, err = json.Marshal(Signed{Record: ents[i].canon, Sig: ents[i].sig, Batch: ents[i].batch}); err != nil {
-			return nil, err
-		}
+		leaves[i].Data = appendLeaf(nil, ents[i].canon, ents[i].sig, ents[i].batch)
 	}
 	index, _, err = l.st.AppendAudit(ctx, leaves)
 	if err != nil {
