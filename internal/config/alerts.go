@@ -133,8 +133,22 @@ func (a *Alerts) Window() time.Duration {
 	return *a.DedupWindow
 }
 
-func (c *Config) validateAlerts(add addFunc) {
+func (c *Config) validateAlerts(report addFunc) {
 	a := &c.Events.Alerts
+	// A missing key is reported at the line of the sink that lacks it.
+	add := func(path, format string, args ...any) {
+		for p := path; c.lines != nil && c.lines[path] == 0 && p != ""; {
+			i := strings.LastIndexAny(p, ".[")
+			if i < 0 {
+				break
+			}
+			p = p[:i]
+			if c.lines[p] != 0 {
+				c.lines[path] = c.lines[p]
+			}
+		}
+		report(path, format, args...)
+	}
 	for kind, sev := range a.Severity {
 		p := "events.alerts.severity." + kind
 		if _, ok := AlertKindSeverity(kind); !ok {
