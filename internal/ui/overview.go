@@ -36,6 +36,7 @@ type overviewData struct {
 	Alerts    []event.Event
 	Health    *Health
 	HealthOK  bool
+	Lag       string // the event lag, rounded
 }
 
 // endpointRow is a top endpoint with the id of its inventory row.
@@ -90,6 +91,10 @@ func (s *Server) overviewData(ctx context.Context) (overviewData, error) {
 	if s.o.Health != nil {
 		h := s.o.Health()
 		d.Health = &h
+		d.Lag = h.EventLag.Round(time.Millisecond).String()
+		if h.EventLag >= 10*time.Second {
+			d.Lag = h.EventLag.Round(time.Second).String()
+		}
 		d.HealthOK = h.DataPlanes != 0 && h.DroppedEvents == 0 && h.EventLag < time.Minute
 	}
 	return d, nil

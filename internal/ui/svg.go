@@ -125,11 +125,11 @@ func LineChart(c Chart) template.HTML {
 	fmt.Fprintf(&b, `<svg id="%s" class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="100%%" role="img" aria-labelledby="%s">`,
 		esc(c.ID), w, h, titleID)
 	fmt.Fprintf(&b, `<title id="%s">%s</title>`, titleID, esc(c.Title))
-	// Grid and y axis: five steps.
-	for i := 0; i <= 4; i++ {
-		y := float64(top) + ph - ph*float64(i)/4
+	// Grid and y axis: five steps (niceMax/5 is a round number).
+	for i := 0; i <= 5; i++ {
+		y := float64(top) + ph - ph*float64(i)/5
 		fmt.Fprintf(&b, `<line x1="%d" y1="%s" x2="%d" y2="%s" stroke="#e1e6ec"/>`, left, fnum(y), w-right, fnum(y))
-		fmt.Fprintf(&b, `<text x="%d" y="%s" font-size="11" text-anchor="end" fill="#5f6b7a">%s</text>`, left-6, fnum(y+4), esc(fmtValue(top10*float64(i)/4)))
+		fmt.Fprintf(&b, `<text x="%d" y="%s" font-size="11" text-anchor="end" fill="#5f6b7a">%s</text>`, left-6, fnum(y+4), esc(fmtValue(top10*float64(i)/5)))
 	}
 	fmt.Fprintf(&b, `<text x="12" y="%d" font-size="11" fill="#5f6b7a" transform="rotate(-90 12 %d)" text-anchor="middle">%s</text>`,
 		top+int(ph/2), top+int(ph/2), esc(c.Unit))
@@ -376,11 +376,15 @@ func CallGraph(edges []GraphEdge) template.HTML {
 	for _, l := range layers {
 		rows = max(rows, len(l))
 	}
-	w := margin*2 + max(1, len(layers))*colW - (colW - nodeW)
+	// A small graph is centred in a canvas of minGraphW, so the page's
+	// full width does not blow it up.
+	const minGraphW = 1240
+	natural := margin*2 + max(1, len(layers))*colW - (colW - nodeW)
+	w, shift := max(natural, minGraphW), (max(natural, minGraphW)-natural)/2
 	h := margin*2 + rows*rowH + 24
 	pos := func(n string) (x, y float64) {
 		p := at[n]
-		x = float64(margin + p[0]*colW)
+		x = float64(shift + margin + p[0]*colW)
 		// Centre each layer vertically.
 		off := float64(rows-len(layers[p[0]])) * rowH / 2
 		y = float64(margin) + off + float64(p[1]*rowH)
