@@ -15,6 +15,9 @@ import (
 // line per stage and decision), filters, and the newest findings with a
 // link to each one's event.
 
+// minChartSpan is the narrowest a chart zooms to.
+const minChartSpan = 5 * time.Minute
+
 // findingsPerPage is the number of rows a page shows.
 const findingsPerPage = 50
 
@@ -102,7 +105,26 @@ func (s *Server) findings(w http.ResponseWriter, r *http.Request) error {
 	}
 	d := findingsData{Q: q, Since: since, Windows: windows, Decision: decisions, Items: page.Items,
 		Filtered: q.encode(false) != query("since", q.Since), CustomSince: !slices.Contains(windows, q.Since)}
-	d.Chart, d.Stages, d.Total = findingsChart(counts, start, now, step, q)
+	var stages []string
+	_, stages, d.Total = findingsChart(counts, start, now, step, q)
+	// When the findings began late in the window (a fresh start), the
+	// chart zooms in on them: from a bucket before the first, at least
+	// 5 minutes, in finer buckets.
+	if len(counts) > 0 {
+		if zw := now.Sub(counts[0].Start) + step; zw < now.Sub(start)/3 {
+			zw = max(zw, minChartSpan)
+			zstep := stepFor(zw)
+			zs := f
+			zs.Since = now.Add(-zw).Truncate(zstep)
+			if zc, err := s.o.Store.FindingSeries(r.Context(), zs, zstep); err == nil {
+				counts, start, step = zc, zs.Since, zstep
+			} else {
+				return err
+			}
+		}
+	}
+	d.Chart, _, _ = findingsChart(counts, start, now, step, q)
+	d.Stages = stages
 	if page.NextCursor != "" {
 		next := q
 		next.Cursor = page.NextCursor

@@ -299,6 +299,14 @@ func TestFindingsPage(t *testing.T) {
 	if want := []string{"authz · block", "bot · challenge", "waf · block"}; !slices.Equal(series, want) {
 		t.Errorf("chart series %v, want %v", series, want)
 	}
+	// The findings all began in the last minutes: the chart zooms in on
+	// them in 10 s buckets, the total still counts the whole window.
+	if title := text(all(d.byID(t, "findings-chart"), func(n *html.Node) bool { return n.Data == "title" })[0]); !strings.Contains(title, "per 10 s") {
+		t.Errorf("chart title %q, want 10 s buckets", title)
+	}
+	if c := text(d.byID(t, "findings-count")); c != "4" {
+		t.Errorf("#findings-count = %q", c)
+	}
 	// Filters keep their values; a hostile message is text.
 	d = x.page(t, "/ui/findings?stage=waf&decision=block", http.StatusOK)
 	if v := attrOf(d.byID(t, "f-stage"), "value"); v != "waf" {

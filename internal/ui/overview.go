@@ -87,7 +87,17 @@ func (s *Server) overviewData(ctx context.Context) (overviewData, error) {
 	if secs := now.Sub(first).Seconds(); secs > 0 {
 		d.Rate = float64(recent) / secs
 	}
-	d.Chart = rateChart(o.Minutes, now.Add(-overviewWindow).Truncate(time.Minute), now)
+	// The chart starts a minute before the first traffic of the window
+	// (a fresh start is not a spike at the right edge), spanning at
+	// least minChartSpan.
+	start := now.Add(-overviewWindow).Truncate(time.Minute)
+	if len(o.Minutes) > 0 && o.Minutes[0].Start.Add(-time.Minute).After(start) {
+		start = o.Minutes[0].Start.Add(-time.Minute)
+	}
+	if latest := now.Add(-minChartSpan).Truncate(time.Minute); start.After(latest) {
+		start = latest
+	}
+	d.Chart = rateChart(o.Minutes, start, now)
 	if s.o.Health != nil {
 		h := s.o.Health()
 		d.Health = &h
@@ -119,7 +129,7 @@ func rateChart(ms []store.MinuteCount, start, now time.Time) template.HTML {
 		names = append(names, k)
 	}
 	slices.SortFunc(names, func(a, b string) int { return decisionRank(a) - decisionRank(b) })
-	c := Chart{ID: "rps-chart", Title: "Requests per second by decision, per minute, over the last hour", Unit: "requests/s",
+	c := Chart{ID: "rps-chart", Title: "Requests per second by decision, per minute, since " + start.UTC().Format("15:04") + " UTC", Unit: "requests/s",
 		Start: start, Step: time.Minute, Height: 220}
 	for _, name := range names {
 		c.Series = append(c.Series, Series{Name: name, Values: by[name]})
