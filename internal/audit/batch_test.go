@@ -60,20 +60,20 @@ func TestBatchSignatures(t *testing.T) {
 			s.Batch.Path[0][3] ^= 1
 			b, _ := json.Marshal(s)
 			d.raw(t, "UPDATE audit_entries SET data = $1 WHERE idx = 40", b)
-		}, 40, "batch signature"},
+		}, 40, "batch path"},
 		{"batch index changed", func(t *testing.T, d *db) {
 			s := signedLeaf(t, d, 41)
 			s.Batch.Index ^= 1
 			b, _ := json.Marshal(s)
 			d.raw(t, "UPDATE audit_entries SET data = $1 WHERE idx = 41", b)
-		}, 41, "batch signature"},
+		}, 41, "batch path"},
 		{"batch signature replaced by another batch's", func(t *testing.T, d *db) {
 			other := signedLeaf(t, d, 2)
 			s := signedLeaf(t, d, 50)
 			s.Sig = other.Sig
 			b, _ := json.Marshal(s)
 			d.raw(t, "UPDATE audit_entries SET data = $1 WHERE idx = 50", b)
-		}, 50, "batch signature"},
+		}, 50, "batch path"},
 		{"path stripped, batch signature kept", func(t *testing.T, d *db) {
 			s := signedLeaf(t, d, 60)
 			s.Batch = nil

@@ -42,6 +42,9 @@ type VerifyOptions struct {
 	RequirePinned bool
 	// Seen are checkpoints verified before (kept by the caller).
 	Seen []Seen
+	// Witnesses are witness keys: each must have co-signed a stored
+	// checkpoint that verifies (Report.Witnessed).
+	Witnesses []PublicKey
 	// Page is how many entries are read at once (default 1000).
 	Page int
 }
@@ -73,6 +76,9 @@ type Report struct {
 	// HopKeys are the hop keys the log registered (id: verifier key).
 	HopSigned uint64            `json:"hop_signed"`
 	HopKeys   map[string]string `json:"hop_keys,omitempty"`
+	// Witnessed is, per witness key id of VerifyOptions.Witnesses, the
+	// largest checkpoint it co-signed that verifies.
+	Witnessed map[string]uint64 `json:"witnessed,omitempty"`
 	Problems  []Problem         `json:"problems"`
 }
 
@@ -253,6 +259,7 @@ func Verify(ctx context.Context, st store.Store, o VerifyOptions) (*Report, erro
 			break
 		}
 	}
+	checkWitnesses(rep, cps, good, o.Witnesses, add)
 	if rep.Latest != nil {
 		for _, s := range o.Seen {
 			if s.Size > rep.Latest.Size {
@@ -280,6 +287,43 @@ func Verify(ctx context.Context, st store.Store, o VerifyOptions) (*Report, erro
 		return 0
 	})
 	return rep, nil
+}
+
+// checkWitnesses fills rep.Witnessed: for each witness, the largest
+// checkpoint among good (signed by the log, root checked) whose stored
+// note it co-signed; a witness without one, or an invalid co-signature,
+// is a problem.
+func checkWitnesses(rep *Report, cps []store.AuditCheckpoint, good []Checkpoint, ws []PublicKey, add func(int64, string, ...any)) {
+	if len(ws) == 0 {
+		return
+	}
+	rep.Witnessed = map[string]uint64{}
+	ok := map[string]bool{} // notes signed by the log whose root matched
+	for _, c := range good {
+		if rootMatches(rep, c) {
+			ok[c.Note] = true
+		}
+	}
+	for _, w := range ws {
+		found := false
+		for _, sc := range cps {
+			signed, err := Witnessed(sc.Note, w)
+			if err != nil {
+				add(-1, "checkpoint at size %d: the co-signature by witness %s does not verify: %v", sc.Size, w.ID, err)
+				continue
+			}
+			if !signed || !ok[sc.Note] {
+				continue
+			}
+			if !found || sc.Size > rep.Witnessed[w.ID] {
+				rep.Witnessed[w.ID] = sc.Size
+			}
+			found = true
+		}
+		if !found {
+			add(-1, "no checkpoint of the log is co-signed by witness %s (%s)", w.ID, w.Name)
+		}
+	}
 }
 
 // rootMatches reports whether no problem names checkpoint c.
@@ -359,7 +403,7 @@ func checkEntry(e *store.AuditEntry, keys map[string]PublicKey, hops map[string]
 	}
 	if !k.verifySigned(s.Record, s.Sig, s.Batch, batches) {
 		if s.Batch != nil {
-			return fmt.Sprintf("the batch signature by key %s does not verify over the record's path (the record or its batch path was modified)", r.Signer)
+			return fmt.Sprintf("the signature by key %s does not verify over the record and its batch path (the record or its batch path was modified)", r.Signer)
 		}
 		return fmt.Sprintf("the signature by key %s does not verify (the record was modified)", r.Signer)
 	}

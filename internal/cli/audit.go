@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -25,7 +26,7 @@ func auditCmd(e *env) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	c.AddCommand(auditVerifyCmd(e), auditProofCmd(e), auditCheckpointCmd(e), auditLineageCmd(e))
+	c.AddCommand(auditVerifyCmd(e), auditProofCmd(e), auditCheckpointCmd(e), auditLineageCmd(e), auditWitnessCmd(e))
 	return c
 }
 
@@ -36,12 +37,21 @@ const auditStateFile = "audit-verify.json"
 func auditVerifyCmd(e *env) *cobra.Command {
 	var state string
 	var asJSON, pinned bool
+	var witnessKeys []string
 	c := configCmd(e, "verify", "Recompute the audit log from the stored records and check every signature and checkpoint",
 		func(ctx context.Context, cfg *config.Config) error {
 			if state == "" {
 				state = filepath.Join(cfg.DataDir, auditStateFile)
 			}
-			return runAuditVerify(ctx, e.stdout, cfg, state, asJSON, pinned || cfg.Audit.RequirePinned)
+			var ws []audit.PublicKey
+			for _, f := range witnessKeys {
+				w, err := audit.LoadWitnessKey(f)
+				if err != nil {
+					return problem(fmt.Errorf("--witness-key: %w", err))
+				}
+				ws = append(ws, w)
+			}
+			return runAuditVerify(ctx, e.stdout, cfg, state, asJSON, pinned || cfg.Audit.RequirePinned, ws)
 		})
 	c.Long = `Opens the store named in the config (also while vigil up runs), recomputes
 the Merkle tree from the stored records and checks: every entry present, in
@@ -53,6 +63,7 @@ contained in the log (consistency proofs). Names the first bad entry and
 exits 1 when anything is wrong.`
 	c.Flags().StringVar(&state, "state", "", "file of the checkpoints seen by earlier runs (default data_dir/"+auditStateFile+")")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	c.Flags().StringArrayVar(&witnessKeys, "witness-key", nil, "a witness's verifier key file (repeatable): require a checkpoint co-signed by it")
 	c.Flags().BoolVar(&pinned, "require-pinned", false, "accept data-plane (hop) keys only when audit.trusted_keys pins them (default: audit.require_pinned)")
 	return c
 }
@@ -89,7 +100,7 @@ func openAuditStore(ctx context.Context, cfg *config.Config) (store.Store, error
 	return st, nil
 }
 
-func runAuditVerify(ctx context.Context, out io.Writer, cfg *config.Config, statePath string, asJSON, pinned bool) error {
+func runAuditVerify(ctx context.Context, out io.Writer, cfg *config.Config, statePath string, asJSON, pinned bool, witnesses []audit.PublicKey) error {
 	keys, err := trustedKeys(cfg)
 	if err != nil {
 		return problem(err)
@@ -106,7 +117,8 @@ func runAuditVerify(ctx context.Context, out io.Writer, cfg *config.Config, stat
 		return err
 	}
 	defer st.Close()
-	rep, err := audit.Verify(ctx, st, audit.VerifyOptions{Origin: cfg.Audit.Origin, Keys: keys, Seen: seen.Seen, RequirePinned: pinned})
+	rep, err := audit.Verify(ctx, st, audit.VerifyOptions{Origin: cfg.Audit.Origin, Keys: keys, Seen: seen.Seen, RequirePinned: pinned,
+		Witnesses: witnesses})
 	if err != nil {
 		return problem(err)
 	}
@@ -121,6 +133,11 @@ func runAuditVerify(ctx context.Context, out io.Writer, cfg *config.Config, stat
 			base64.StdEncoding.EncodeToString(rep.Root), rep.Checkpoints)
 		if rep.Latest != nil {
 			fmt.Fprintf(out, "latest checkpoint: size %d, signed by key %s\n", rep.Latest.Size, rep.Latest.KeyID)
+		}
+		for _, w := range witnesses {
+			if size, ok := rep.Witnessed[w.ID]; ok {
+				fmt.Fprintf(out, "co-signed by witness %s (%s) up to size %d\n", w.Name, w.ID, size)
+			}
 		}
 		if len(seen.Seen) > 0 {
 			fmt.Fprintf(out, "checkpoints seen before: %d (up to size %d)\n", len(seen.Seen), seen.Seen[len(seen.Seen)-1].Size)
@@ -240,4 +257,112 @@ func auditLineageCmd(e *env) *cobra.Command {
 		})
 	c.Flags().StringVar(&txn, "txn", "", "the transaction id")
 	return c
+}
+
+func auditWitnessCmd(e *env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "witness",
+		Short: "Be an independent witness of the audit log: make a key, co-sign checkpoints",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	var keyFile, name string
+	keygen := &cobra.Command{
+		Use:   "keygen --key FILE [--name NAME]",
+		Short: "Make a witness key (mode 0600) and print its verifier key",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if keyFile == "" {
+				return fmt.Errorf("--key FILE is required")
+			}
+			if _, err := audit.LoadKey(keyFile); err == nil {
+				return problem(fmt.Errorf("%s exists already", keyFile))
+			}
+			k, err := audit.LoadOrCreateKey(keyFile, name)
+			if err != nil {
+				return problem(err)
+			}
+			_, err = fmt.Fprintln(e.stdout, k.Verifier)
+			return err
+		},
+	}
+	keygen.Flags().StringVar(&keyFile, "key", "", "the key file to create")
+	keygen.Flags().StringVar(&name, "name", "vigil.witness/default", "the witness's name (no spaces or +)")
+
+	var wkey, state, in string
+	var noStore bool
+	cosign := configCmd(e, "cosign", "Check a checkpoint against the last one this witness co-signed, co-sign it and store the co-signature",
+		func(ctx context.Context, cfg *config.Config) error {
+			if wkey == "" {
+				return fmt.Errorf("--key FILE (the witness key) is required")
+			}
+			w, err := audit.LoadKey(wkey)
+			if err != nil {
+				return problem(fmt.Errorf("witness key: %w", err))
+			}
+			if state == "" {
+				state = wkey + ".state.json"
+			}
+			keys, err := trustedKeys(cfg)
+			if err != nil {
+				return problem(err)
+			}
+			st, err := openAuditStore(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			msg, err := checkpointToCosign(ctx, e, st, cfg, in)
+			if err != nil {
+				return err
+			}
+			out, c, err := audit.CosignWithState(ctx, w, state, msg, keys, cfg.Audit.Origin,
+				func(ctx context.Context, from, to uint64) ([][]byte, error) {
+					return audit.ConsistencyHashes(ctx, st, from, to)
+				})
+			if err != nil {
+				return problem(err)
+			}
+			if !noStore {
+				if _, err := audit.StoreCosigned(ctx, st, out, keys, w.Public()); err != nil {
+					return problem(err)
+				}
+			}
+			fmt.Fprintf(e.stderr, "co-signed checkpoint of size %d as %s\n", c.Size, w.Name())
+			_, err = io.WriteString(e.stdout, out)
+			return err
+		})
+	cosign.Long = `Reads a checkpoint note (--in FILE, - for stdin; default the latest in the
+store of the config), checks that the log's key signed it and that it is
+consistent with the last checkpoint this witness co-signed (kept in --state,
+default KEY.state.json: a consistency proof from the store, verified with the
+merkle library), adds the witness's signature line, stores the co-signed note
+with the log's checkpoints (unless --no-store) and prints it. Refuses (exit 1)
+a checkpoint that is smaller, forked or otherwise not an extension of the last.`
+	cosign.Flags().StringVar(&wkey, "key", "", "the witness key file (vigil audit witness keygen)")
+	cosign.Flags().StringVar(&state, "state", "", "the witness's state file (default KEY.state.json)")
+	cosign.Flags().StringVar(&in, "in", "", "the checkpoint note to co-sign (a file, - for stdin; default the latest stored)")
+	cosign.Flags().BoolVar(&noStore, "no-store", false, "only print the co-signed note")
+	c.AddCommand(keygen, cosign)
+	return c
+}
+
+// checkpointToCosign is the note of --in, or the latest stored checkpoint.
+func checkpointToCosign(ctx context.Context, e *env, st store.Store, cfg *config.Config, in string) (string, error) {
+	switch in {
+	case "":
+		sc, err := st.LatestAuditCheckpoint(ctx)
+		if err != nil {
+			return "", problem(fmt.Errorf("latest checkpoint: %w", err))
+		}
+		return sc.Note, nil
+	case "-":
+		b, err := io.ReadAll(io.LimitReader(e.stdin, 1<<16))
+		return string(b), err
+	}
+	b, err := os.ReadFile(in)
+	if err != nil {
+		return "", problem(err)
+	}
+	return string(b), nil
 }
