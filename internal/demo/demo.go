@@ -6,7 +6,9 @@ package demo
 
 import (
 	"context"
+	"crypto/rand"
 	_ "embed"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,13 +19,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vigil-sec/vigil/internal/allinone"
 	"github.com/vigil-sec/vigil/internal/config"
 	"github.com/vigil-sec/vigil/internal/demo/shop"
 	"github.com/vigil-sec/vigil/internal/demo/traffic"
 	"github.com/vigil-sec/vigil/internal/discovery"
 	"github.com/vigil-sec/vigil/internal/event"
 	"github.com/vigil-sec/vigil/internal/risk"
-	"github.com/vigil-sec/vigil/internal/server"
 )
 
 // shopSpec is the OpenAPI description of the demo shop's public API, which
@@ -112,28 +114,37 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := os.WriteFile(jwksFile, s.JWKS(), 0o600); err != nil {
 		return nil, err
 	}
-	// The order service reaches the cart and the payment provider through
-	// sidecars: mutual TLS east-west, interception on the way out.
-	m, err := startMesh(ctx, dir, s, o.Logger)
-	if err != nil {
-		return nil, fmt.Errorf("demo sidecars: %w", err)
-	}
 	cfg, err := config.Parse([]byte(gatewayConfig(o, dir, specFile, jwksFile, s.Routes())), "demo.yaml")
 	if err != nil {
 		return nil, fmt.Errorf("demo config: %w", err)
 	}
 	attacks := newAttackLog()
 	graph := risk.NewAggregator()
-	dp, err := server.StartDataPlane(ctx, cfg, server.Options{Placement: "gateway", Sinks: []event.Sink{attacks, graph}}, o.Logger,
-		server.DataPlaneOptions{Discovery: discovery.ServiceOptions{Settle: 2 * time.Second}})
+	// vigil up in front of the shop: the gateway, the control plane and
+	// the dashboard, on an embedded store and bus in the temporary
+	// directory.
+	token := newToken()
+	stack, err := allinone.Start(ctx, cfg, allinone.Options{Token: token, Logger: o.Logger, Sinks: []event.Sink{attacks, graph},
+		Discovery: discovery.ServiceOptions{Settle: 2 * time.Second}})
 	if err != nil {
 		return nil, err
 	}
+	dp := stack.DataPlane
 	served := make(chan error, 1)
-	go func() { served <- dp.G.Serve(ctx) }()
+	go func() { served <- stack.Serve(ctx) }()
+	// The order service reaches the cart and the payment provider through
+	// sidecars: mutual TLS east-west, interception on the way out. Their
+	// events reach the control plane over the bus, as real sidecars' do.
+	m, err := startMesh(ctx, dir, s, o.Logger, stack.Bus)
+	if err != nil {
+		cancel()
+		<-served
+		return nil, fmt.Errorf("demo sidecars: %w", err)
+	}
 	gw := "http://" + dp.G.Addr("http")
 	admin := "http://" + dp.G.Addr("admin")
-	fmt.Fprintf(o.Out, "Vigil demo\n  shop behind Vigil:  %s/\n  admin (metrics):    %s/metrics\n  events:             %s\n", gw, admin, cfg.Events.File)
+	fmt.Fprintf(o.Out, "Vigil demo\n  shop behind Vigil:  %s/\n  dashboard:          %s/ui/login#token=%s\n  admin (metrics):    %s/metrics\n  events:             %s\n",
+		gw, admin, token, admin, cfg.Events.File)
 	fmt.Fprintf(o.Out, "  services:           ")
 	var shown []string
 	for _, r := range s.Routes() {
@@ -199,6 +210,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	return res, nil
 }
 
+// newToken is the demo's admin token, for the dashboard's sign-in link
+// and the API.
+func newToken() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return "vgl_" + hex.EncodeToString(b)
+}
+
 // inventoryOf summarizes discovered endpoints per host for the risk score.
 func inventoryOf(eps []discovery.Endpoint) func(string) risk.Inventory {
 	return func(host string) risk.Inventory {
@@ -255,7 +274,7 @@ func gatewayConfig(o Options, dir, spec, jwks string, routes []shop.Route) strin
 	// the shop's OpenAPI spec enforced (undeclared properties, wrong
 	// types, undocumented endpoints), a brute-force limit on login, a
 	// denied address range, bot scoring and SSRF checks.
-	fmt.Fprintf(&b, `discovery: {sample_rate: 0.5}
+	fmt.Fprintf(&b, `discovery: {sample_rate: 0.5, specs: [%[1]q]}
 protect:
   # The shop, the gateway and the traffic share one machine: give the WAF
   # room before its stage fails open (the default stage_timeout is 50ms).

@@ -44,6 +44,7 @@ func TestRun(t *testing.T) {
 	var out syncBuffer
 	var gwURL, adminURL string
 	var readyErr error
+	var dash *dashWatch
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	res, err := Run(ctx, Options{
@@ -57,6 +58,7 @@ func TestRun(t *testing.T) {
 		Out:        &out,
 		Ready: func(gw, admin string) {
 			gwURL, adminURL = gw, admin
+			dash = watchDashboard(t, out.String())
 			// The gateway and its admin listener really serve.
 			resp, err := http.Get(admin + "/healthz")
 			if err != nil {
@@ -85,6 +87,7 @@ func TestRun(t *testing.T) {
 	}
 
 	st := res.Traffic
+	dash.check(t, st.Orders)
 	if st.Requests == 0 {
 		t.Fatalf("no requests sent: %+v", st)
 	}

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigil-sec/vigil/internal/bus"
 	"github.com/vigil-sec/vigil/internal/config"
 	"github.com/vigil-sec/vigil/internal/demo/shop"
 	"github.com/vigil-sec/vigil/internal/event"
@@ -57,7 +58,7 @@ func (m *mesh) WriteEvents(b []*event.Event) error {
 	return nil
 }
 
-func startMesh(ctx context.Context, dir string, s *shop.Shop, log *slog.Logger) (*mesh, error) {
+func startMesh(ctx context.Context, dir string, s *shop.Shop, log *slog.Logger, b *bus.Bus) (*mesh, error) {
 	ca := filepath.Join(dir, "ca")
 	if _, err := pki.Init(ca, meshDomain, pki.InitOptions{}); err != nil {
 		return nil, err
@@ -72,7 +73,7 @@ func startMesh(ctx context.Context, dir string, s *shop.Shop, log *slog.Logger) 
 		if err != nil {
 			return nil, fmt.Errorf("%s sidecar config: %w", name, err)
 		}
-		dp, err := server.StartDataPlane(ctx, cfg, server.Options{Placement: "sidecar", Sinks: []event.Sink{m}}, log, server.DataPlaneOptions{})
+		dp, err := server.StartDataPlane(ctx, cfg, server.Options{Placement: "sidecar", Sinks: []event.Sink{m}}, log, server.DataPlaneOptions{Bus: b})
 		if err != nil {
 			return nil, fmt.Errorf("%s sidecar: %w", name, err)
 		}

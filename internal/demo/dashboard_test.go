@@ -1,0 +1,110 @@
+package demo
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// dashWatch is a browser on the demo's dashboard while the traffic runs:
+// signed in with the printed link's token, polling the inventory rows
+// (as static/live.js does) and the risk page.
+type dashWatch struct {
+	mu       sync.Mutex
+	signedIn bool
+	maxRows  int
+	shadow   bool   // a shadow endpoint was listed
+	risk     string // the last risk page
+	stop     context.CancelFunc
+	done     chan struct{}
+}
+
+var dashLink = regexp.MustCompile(`dashboard: +(http://\S+)/ui/login#token=(vgl_[0-9a-f]+)\n`)
+
+// watchDashboard starts watching the dashboard the output's sign-in link
+// names.
+func watchDashboard(t *testing.T, output string) *dashWatch {
+	m := dashLink.FindStringSubmatch(output)
+	if m == nil {
+		t.Errorf("the demo prints no dashboard sign-in link:\n%s", output)
+		return nil
+	}
+	admin, token := m[1], m[2]
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &dashWatch{stop: cancel, done: make(chan struct{})}
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 5 * time.Second}
+	get := func(path string) (string, bool) {
+		res, err := c.Get(admin + path)
+		if err != nil {
+			return "", false
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b), res.StatusCode == http.StatusOK
+	}
+	row := regexp.MustCompile(`<tr class="endpoint" data-id=`)
+	go func() {
+		defer close(w.done)
+		page, _ := get("/ui/login")
+		csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+		if csrf == nil {
+			return
+		}
+		res, err := c.PostForm(admin+"/ui/login", url.Values{"csrf": {csrf[1]}, "token": {token}})
+		if err != nil {
+			return
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		w.mu.Lock()
+		w.signedIn = strings.Contains(string(b), `<span id="role" class="role role-admin">admin</span>`)
+		w.mu.Unlock()
+		for ctx.Err() == nil {
+			rows, ok := get("/ui/inventory/rows?sort=hits")
+			risk, rok := get("/ui/risk")
+			w.mu.Lock()
+			if ok {
+				w.maxRows = max(w.maxRows, len(row.FindAllString(rows, -1)))
+				w.shadow = w.shadow || strings.Contains(rows, `badge-shadow`)
+			}
+			if rok {
+				w.risk = risk
+			}
+			w.mu.Unlock()
+			select {
+			case <-ctx.Done():
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+	}()
+	return w
+}
+
+// check stops the watch and reports what the dashboard did not show.
+func (w *dashWatch) check(t *testing.T, orders int64) {
+	if w == nil {
+		return
+	}
+	w.stop()
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case !w.signedIn:
+		t.Error("the dashboard link's token did not sign in")
+	case w.maxRows == 0:
+		t.Error("the dashboard's inventory stayed empty while the traffic ran")
+	case !w.shadow:
+		t.Error("the dashboard's inventory listed no shadow endpoint")
+	case orders > 0 && !strings.Contains(w.risk, "payments.demo.local"):
+		t.Errorf("the risk page does not show the order service's call to the payment provider:\n%.3000s", w.risk)
+	}
+}
