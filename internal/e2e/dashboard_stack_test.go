@@ -40,8 +40,9 @@ type dashStack struct {
 }
 
 // dashboardConfig is a vigil up config for the shop: the layers that
-// make findings out of the demo's attacks (WAF, the shop's OpenAPI spec,
-// an IP rule, bots), a fast audit checkpoint, and both admin tokens.
+// make findings out of the demo's attacks (the WAF unless under -race,
+// the shop's OpenAPI spec, an IP rule, bots), a fast audit checkpoint,
+// and both admin tokens.
 func dashboardConfig(dir string, routes []shop.Route) (string, error) {
 	spec, err := filepath.Abs("../demo/shop-openapi.yaml")
 	if err != nil {
@@ -56,12 +57,12 @@ discovery: {sample_rate: 1, specs: [%[4]q]}
 audit: {checkpoint_interval: 1s}
 protect:
   stages: {waf: {timeout: 2s}}
-  waf: {enabled: true, paranoia_level: 1, directives: "SecRuleRemoveById 920350"}
+  waf: {enabled: %[5]t, paranoia_level: 1, directives: "SecRuleRemoveById 920350"}
   openapi: {specs: [%[4]q]}
   ip_rules: [{name: documentation-range, action: deny, cidrs: [192.0.2.0/24]}]
   bots: {enabled: true}
 routes:
-`, dashAdminToken, dashReadToken, dir, spec)
+`, dashAdminToken, dashReadToken, dir, spec, dashboardWAF)
 	for i, r := range routes {
 		fmt.Fprintf(&b, "  - {name: %s-%d, match: {path_prefix: %q}, upstream: %q}\n", r.Name, i, r.PathPrefix, r.Upstream)
 	}
