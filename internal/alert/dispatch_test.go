@@ -102,7 +102,7 @@ func TestSecretsNeverShown(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close() // connection refused
 	u := "http://user:PASSWORD@" + addr + "/services/T0/B0/PATHSECRET?token=QUERYSECRET"
-	cfg := parse(t, fmt.Sprintf("sinks:\n  - {name: hook, type: webhook, url_env: HOOK_URL, secret: SIGNSECRET, max_attempts: 2, backoff: 1ms}\n"))
+	cfg := parse(t, "sinks:\n  - {name: hook, type: webhook, url_env: HOOK_URL, secret: SIGNSECRET, max_attempts: 2, backoff: 1ms}\n")
 	d, st := start(t, cfg, Options{Getenv: func(string) string { return u }})
 	d.Send(alertEvent("new_endpoint", "h", "GET", "/x", ""))
 	eventually(t, "a dead letter", func() bool { return len(st.statuses()) == 2 })

@@ -246,7 +246,7 @@ func newSlack(rawURL, version string) *httpSink {
 }
 
 func slackPayload(a *Alert) slackMessage {
-	what := a.Host
+	var what string
 	if a.Method != "" || a.Endpoint != "" {
 		what = "*" + slackEscape(strings.TrimSpace(a.Method+" "+a.Endpoint)) + "* on `" + slackEscape(a.Host) + "`"
 	} else {
