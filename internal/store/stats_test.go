@@ -99,8 +99,12 @@ func insert(t *testing.T, s store.Store, evs []event.Event) {
 
 func testOverview(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	insert(t, s, statsEvents())
-	insert(t, s, statsEvents()[:4]) // a redelivery counts nothing
+	evs := statsEvents()
+	insert(t, s, append(evs, evs[0], evs[3])) // a repeat within the batch counts once
+	insert(t, s, statsEvents()[:4])           // a redelivery counts nothing
+	if got := findingIDs(t, s, store.FindingFilter{RuleID: "942100"}); len(got) != 3 {
+		t.Errorf("findings of 942100 after repeats: %v", got)
+	}
 	o, err := s.Overview(ctx, store.OverviewFilter{Since: statsBase.Add(-time.Minute), Until: statsBase.Add(10 * time.Minute)})
 	if err != nil {
 		t.Fatal(err)
