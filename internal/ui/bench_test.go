@@ -64,6 +64,26 @@ func benchMethod(e int) string {
 //
 //	go test -run '^$' -bench BenchmarkPages -benchtime 20x ./internal/ui
 func BenchmarkPages(b *testing.B) {
+	ep := store.EndpointID(benchHost(42), benchMethod(42), benchPath(42))
+	benchPagesOn(b, []benchPage{
+		{"overview", "/ui/"},
+		{"inventory", "/ui/inventory"},
+		{"inventory_filtered", "/ui/inventory?q=res004"},
+		{"inventory_by_hits", "/ui/inventory?sort=hits&dir=desc"},
+		{"endpoint", "/ui/endpoints/" + ep},
+		{"findings", "/ui/findings"},
+		{"findings_by_rule", "/ui/findings?rule_id=930120"},
+		{"event", "/ui/events/" + benchTxn(123_457)},
+	})
+}
+
+// benchPage is one page a benchmark GETs: a sub-benchmark name and a path.
+type benchPage struct{ name, path string }
+
+// benchPagesOn runs a sub-benchmark per page on each backend (sqlite,
+// postgres), against the cached seeded store, through ui.New(...).Register
+// on an httptest server, signed in as admin.
+func benchPagesOn(b *testing.B, pages []benchPage) {
 	for _, backend := range []struct {
 		name string
 		open func(b *testing.B) store.Store
@@ -77,17 +97,7 @@ func BenchmarkPages(b *testing.B) {
 			srv := httptest.NewServer(benchMux(b, st, seeded))
 			defer srv.Close()
 			c := signIn(b, srv.URL)
-			ep := store.EndpointID(benchHost(42), benchMethod(42), benchPath(42))
-			for _, p := range []struct{ name, path string }{
-				{"overview", "/ui/"},
-				{"inventory", "/ui/inventory"},
-				{"inventory_filtered", "/ui/inventory?q=res004"},
-				{"inventory_by_hits", "/ui/inventory?sort=hits&dir=desc"},
-				{"endpoint", "/ui/endpoints/" + ep},
-				{"findings", "/ui/findings"},
-				{"findings_by_rule", "/ui/findings?rule_id=930120"},
-				{"event", "/ui/events/" + benchTxn(123_457)},
-			} {
+			for _, p := range pages {
 				b.Run(p.name, func(b *testing.B) {
 					b.ReportAllocs()
 					get(b, c, srv.URL+p.path) // warm, and the page exists
