@@ -32,6 +32,10 @@
           if (!resp.ok) {
             return null;
           }
+          if (note && note.classList.contains("paused")) {
+            note.textContent = "Live: refreshed every " + Math.round(every / 1000) + " s";
+            note.classList.remove("paused");
+          }
           if (countEl && resp.headers.get("X-Count") !== null) {
             countEl.textContent = resp.headers.get("X-Count");
           }
