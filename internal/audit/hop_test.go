@@ -274,7 +274,7 @@ func BenchmarkHopCheck(b *testing.B) {
 	got := overTheBus(b, ev)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, _, _, reason := l.checkHop(&got); reason != "" {
+		if _, _, _, _, _, reason := l.checkHop(&got); reason != "" {
 			b.Fatal(reason)
 		}
 	}

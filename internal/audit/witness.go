@@ -145,11 +145,15 @@ func StoreCosigned(ctx context.Context, st store.Store, msg string, logKeys []Pu
 	if err := knownCheckpoint(ctx, st, c, logKeys); err != nil {
 		return Checkpoint{}, err
 	}
-	if _, err := st.InsertAuditCheckpoint(ctx, store.AuditCheckpoint{Size: c.Size, KeyID: w.ID, Note: msg, Time: time.Now()}); err != nil {
+	if _, err := st.InsertAuditCheckpoint(ctx, store.AuditCheckpoint{Size: c.Size, KeyID: witnessRowID(w.note.Name(), w.note.KeyHash()), Note: msg, Time: time.Now()}); err != nil {
 		return Checkpoint{}, fmt.Errorf("audit: %w", err)
 	}
 	return c, nil
 }
+
+// witnessRowID is the key_id a co-signed checkpoint is stored under: the
+// witness's note key name and hash (one row per size and witness).
+func witnessRowID(name string, hash uint32) string { return fmt.Sprintf("witness/%s+%08x", name, hash) }
 
 // knownCheckpoint checks that c is of the tree in st: a checkpoint of c's
 // size that the log signed has c's root.
@@ -185,4 +189,62 @@ func LoadWitnessKey(path string) (PublicKey, error) {
 		return PublicKey{}, fmt.Errorf("%s: neither a verifier key nor a key file: %w", path, err)
 	}
 	return k.Public(), nil
+}
+
+// Consistency is the consistency proof between the log's trees of size
+// from and to (0 < from <= to <= the log's size), for a witness.
+func (l *Log) Consistency(ctx context.Context, from, to uint64) ([][]byte, error) {
+	h, err := l.st.AuditHead(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	if from == 0 || from > to || to > h.Size {
+		return nil, fmt.Errorf("%w: a consistency proof needs 0 < from <= to <= %d (the log's size)", ErrNoEntry, h.Size)
+	}
+	return ConsistencyHashes(ctx, l.st, from, to)
+}
+
+// maxWitnessSigs bounds the co-signatures one note may add.
+const maxWitnessSigs = 8
+
+// AddCosigned stores checkpoint note msg, co-signed by witnesses, among
+// the log's checkpoints: it must be signed by this log's key, be a
+// checkpoint of this tree (a stored one of its size has its root), and
+// carry at least one other signature line. The log cannot check the
+// witnesses' signatures (it does not know their keys): a verifier that
+// does (`vigil audit verify --witness-key`) does. It returns the names of
+// the witness lines stored.
+func (l *Log) AddCosigned(ctx context.Context, msg string) (Checkpoint, []string, error) {
+	if len(msg) > 1<<16 {
+		return Checkpoint{}, nil, errors.New("audit: co-signed checkpoint: larger than 64 KiB")
+	}
+	own := []PublicKey{l.key.Public()}
+	n, err := note.Open([]byte(msg), note.VerifierList(own[0].note))
+	if err != nil {
+		return Checkpoint{}, nil, fmt.Errorf("audit: co-signed checkpoint: not signed by this log's key: %w", err)
+	}
+	c, err := OpenCheckpoint(msg, own)
+	if err != nil {
+		return Checkpoint{}, nil, fmt.Errorf("audit: co-signed checkpoint: %w", err)
+	}
+	if c.Origin != l.origin {
+		return Checkpoint{}, nil, fmt.Errorf("audit: co-signed checkpoint: origin %q, not %q", c.Origin, l.origin)
+	}
+	if len(n.UnverifiedSigs) == 0 {
+		return Checkpoint{}, nil, errors.New("audit: co-signed checkpoint: no signature line besides the log's")
+	}
+	if len(n.UnverifiedSigs) > maxWitnessSigs {
+		return Checkpoint{}, nil, fmt.Errorf("audit: co-signed checkpoint: more than %d co-signatures", maxWitnessSigs)
+	}
+	if err := knownCheckpoint(ctx, l.st, c, own); err != nil {
+		return Checkpoint{}, nil, err
+	}
+	var names []string
+	for _, s := range n.UnverifiedSigs {
+		if _, err := l.st.InsertAuditCheckpoint(ctx, store.AuditCheckpoint{Size: c.Size, KeyID: witnessRowID(s.Name, s.Hash), Note: msg, Time: time.Now()}); err != nil {
+			return Checkpoint{}, nil, fmt.Errorf("audit: %w", err)
+		}
+		names = append(names, s.Name)
+	}
+	return c, names, nil
 }

@@ -229,6 +229,26 @@ func (ev *Event) AppendJSON(b []byte) []byte {
 		b = appendString(b, a.PublicKey)
 		b = appendKey(b, "sig", true)
 		b = appendString(b, a.Sig)
+		if bt := a.Batch; bt != nil {
+			b = append(b, `,"batch":{"size":`...)
+			b = strconv.AppendUint(b, bt.Size, 10)
+			b = append(b, `,"index":`...)
+			b = strconv.AppendUint(b, bt.Index, 10)
+			b = append(b, `,"path":`...)
+			if bt.Path == nil {
+				b = append(b, "null"...)
+			} else {
+				b = append(b, '[')
+				for i, h := range bt.Path {
+					if i > 0 {
+						b = append(b, ',')
+					}
+					b = appendString(b, h)
+				}
+				b = append(b, ']')
+			}
+			b = append(b, '}')
+		}
 		b = append(b, '}')
 	}
 	return append(b, '}')

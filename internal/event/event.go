@@ -52,8 +52,21 @@ type AuditSig struct {
 	// PublicKey is the key as a note verifier key (name+hash+base64),
 	// what audit.trusted_keys lists.
 	PublicKey string `json:"public_key"`
-	// Sig is the signature, base64 (standard encoding, padded).
+	// Sig is the signature, base64 (standard encoding, padded): over the
+	// record itself, or with Batch over the batch the record was signed in.
 	Sig string `json:"sig"`
+	// Batch is the record's place in the batch of records its hop signed
+	// at once (one signature over the RFC 6962 root of their hashes).
+	Batch *AuditBatch `json:"batch,omitempty"`
+}
+
+// AuditBatch is a record's place in a signed batch: its index among size
+// records and its RFC 6962 inclusion path (leaf upwards, base64) to the
+// batch's root.
+type AuditBatch struct {
+	Size  uint64   `json:"size"`
+	Index uint64   `json:"index"`
+	Path  []string `json:"path"`
 }
 
 // Delivery is what became of one alert at one alert sink: an attempt

@@ -24,7 +24,8 @@ func sample() *Event {
 		Findings:    []Finding{{Stage: "waf", Layer: "waf", Action: "block", Variable: "ARGS:q", Data: "1 OR 1=1", Tags: []string{"attack-sqli", "OWASP_CRS"}, RuleID: "942100", Kind: "sqli", Severity: "critical", Message: "quote \" and \\ and \n", WouldBlock: true}},
 		Decision:    "allow", Error: "x\x01y", Latency: Latency{Total: 1.93, Vigil: 0.21},
 		Alert: &Alert{Kind: "new_endpoint", Host: "h", Method: "GET", Endpoint: "/x"},
-		Audit: &AuditSig{KeyID: "3f2a", PublicKey: "vigil.audit/default+1a2b3c4d+AQ+/x=", Sig: "c2ln+/=="},
+		Audit: &AuditSig{KeyID: "3f2a", PublicKey: "vigil.audit/default+1a2b3c4d+AQ+/x=", Sig: "c2ln+/==",
+			Batch: &AuditBatch{Size: 3, Index: 2, Path: []string{"aGFzaA==", "+/8="}}},
 	}
 }
 
@@ -33,7 +34,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		{TxnID: "u", Destination: Destination{Host: "h", TLS: &TLS{Version: "1.2", Cipher: "c", MTLS: true}}},
 		{Type: "consent", Consent: &Consent{Action: "grant", ID: "cs_1", Subject: "u\"1", Grantee: "app", Scope: "s"}},
 		{Type: "consent", Consent: &Consent{Action: "revoke", ID: "cs_1", Subject: "u", Grantee: "app", Scope: "*", Resource: "/orders/**",
-			ExpiresAt: "2026-12-08T00:00:00Z"}}, {TxnID: "y", Audit: &AuditSig{}},
+			ExpiresAt: "2026-12-08T00:00:00Z"}}, {TxnID: "y", Audit: &AuditSig{}}, {TxnID: "z", Audit: &AuditSig{Batch: &AuditBatch{}}},
 		{Type: "alert_delivery", Alert: &Alert{Kind: "legacy_tls"}, Delivery: &Delivery{Sink: "s\"1", SinkType: "webhook", Attempt: 2,
 			Status: "retry", HTTPStatus: 503, Error: "503 Service Unavailable"}},
 		{Type: "alert_delivery", Delivery: &Delivery{Sink: "siem", SinkType: "syslog", Status: "dropped"}}} {
