@@ -86,7 +86,7 @@ func TestWitnessCosign(t *testing.T) {
 			} else {
 				forged[i] = 'A'
 			}
-			d.raw(t, "UPDATE audit_checkpoints SET note = $1 WHERE key_id = $2 AND size = 30", string(forged), w.ID)
+			d.raw(t, "UPDATE audit_checkpoints SET note = $1 WHERE key_id LIKE 'witness/%' AND size = 30", string(forged))
 			vo := o
 			vo.Witnesses = []PublicKey{w.Public()}
 			rep, err := Verify(ctx, d.st, vo)
@@ -157,5 +157,67 @@ func TestWitnessRefusesInconsistent(t *testing.T) {
 	}
 	if _, err := StoreCosigned(ctx, d.st, msg, o.Keys, w.Public()); err == nil || !strings.Contains(err.Error(), "no checkpoint of size 30") {
 		t.Fatalf("StoreCosigned of a foreign tree: %v", err)
+	}
+}
+
+// TestLogAddCosigned: the log stores a note it signed, of its own tree,
+// with a witness line; it refuses other notes.
+func TestLogAddCosigned(t *testing.T) {
+	ctx := context.Background()
+	d := openDB(t, backends[0].newDB)
+	l, o := seedLog(t, d)
+	c20, _ := l.Latest(ctx)
+	w := newKey(t, "witness.example/w1")
+	last := &Seen{Size: 8, Root: func() []byte {
+		cps, _ := d.st.ListAuditCheckpoints(ctx)
+		c, _ := OpenCheckpoint(cps[0].Note, o.Keys)
+		return c.Root
+	}()}
+	// The witness gets its consistency proof from the log (as over the API).
+	msg, _, err := Cosign(ctx, w, c20.Note, o.Keys, o.Origin, last, l.Consistency)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fork := openDB(t, backends[0].newDB)
+	fl, _ := New(fork.st, l.Key(), "vigil.audit/test")
+	mustAppend(t, fl, records("forked", 20))
+	f20 := mustCheckpoint(t, fl)
+	forkMsg, _, err := Cosign(ctx, w, f20.Note, o.Keys, o.Origin, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, _ := New(fork.st, newKey(t, "vigil.audit/test"), "vigil.audit/test")
+	tests := []struct {
+		name, msg, want string
+	}{
+		{"co-signed", msg, ""},
+		{"the log's own note, no witness line", c20.Note, "no signature line besides the log's"},
+		{"another tree", forkMsg, "no checkpoint of size 20 with that root"},
+		{"another log's key", mustCheckpoint(t, stranger).Note, "not signed by this log's key"},
+		{"not a note", "hello", "not signed by this log's key"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, names, err := l.AddCosigned(ctx, tc.msg)
+			if tc.want == "" {
+				if err != nil || len(names) != 1 || names[0] != "witness.example/w1" {
+					t.Fatalf("names %v, err %v", names, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	vo := o
+	vo.Witnesses = []PublicKey{w.Public()}
+	if rep, err := Verify(ctx, d.st, vo); err != nil || !rep.OK() || rep.Witnessed[w.ID] != 20 {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+	for _, r := range [][2]uint64{{0, 5}, {9, 8}, {5, 21}} {
+		if _, err := l.Consistency(ctx, r[0], r[1]); !errors.Is(err, ErrNoEntry) {
+			t.Errorf("Consistency(%d, %d) = %v, want ErrNoEntry", r[0], r[1], err)
+		}
 	}
 }
