@@ -65,6 +65,12 @@ type WAF struct {
 	// ResponseBody inspects response bodies (phase 4) up to
 	// listen.limits.response_inspect_bytes. Default false.
 	ResponseBody bool `yaml:"response_body"`
+	// FreeText is how the CRS rules that match vocabulary (command, SQL
+	// function, HTML tag, file and host names) score inside JSON string
+	// values that read as natural language: score (default: all of them
+	// together one warning, so they block only with another rule) or off
+	// (the CRS's scores everywhere). See docs/waf.md.
+	FreeText string `yaml:"free_text"`
 }
 
 // WAFPatch is a virtual patch: requests to Endpoint whose value at Where
@@ -171,6 +177,7 @@ func (c *Config) validateWAF(add addFunc) {
 	if w.OutboundAnomalyThreshold < 1 {
 		add(wafPath+".outbound_anomaly_threshold", "must be at least 1")
 	}
+	w.validateFreeText(add)
 	for i, f := range w.Files {
 		if _, err := os.Stat(f); err != nil {
 			add(fmt.Sprintf("%s.files[%d]", wafPath, i), "%v", err)

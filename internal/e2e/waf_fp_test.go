@@ -34,9 +34,12 @@ const (
 	fpRequests = 5000
 	fpSeed     = 9
 	fpMaxShare = 0.001
-	// fpUntunedBound is the regression bound of the CRS defaults (measured
-	// 1.56%), not the issue's bar.
-	fpUntunedBound = 0.02
+	// fpUntunedBound is the regression bound of the CRS's scoring
+	// (free_text: off; measured 1.56%), fpDefaultsBound of Vigil's
+	// defaults (measured 0.36% and 0.10%, docs/waf-testing.md); neither is
+	// the issue's bar, which only the tuned exclusions meet.
+	fpUntunedBound  = 0.025
+	fpDefaultsBound = 0.006
 )
 
 // fpReq is one benign request and the kind of traffic it stands for.
@@ -46,19 +49,22 @@ type fpReq struct {
 }
 
 // fpCorpus reads testdata/fp/NAME.txt: entries separated by a line "%%".
-func fpCorpus(t *testing.T, name string) []string {
+// half 0 takes the even entries (the half the WAF's free-text defaults were
+// designed on), half 1 the odd ones (held out: measured, never tuned on),
+// -1 all of them.
+func fpCorpus(t *testing.T, name string, half int) []string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "fp", name+".txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
-	for _, e := range strings.Split(string(b), "\n%%\n") {
-		if e = strings.TrimSpace(e); e != "" {
+	for i, e := range strings.Split(string(b), "\n%%\n") {
+		if e = strings.TrimSpace(e); e != "" && (half < 0 || i%2 == half) {
 			out = append(out, e)
 		}
 	}
-	if len(out) < 15 {
+	if len(out) < 8 {
 		t.Fatalf("%s: only %d entries", name, len(out))
 	}
 	return out
@@ -79,8 +85,8 @@ func fpToken(rng *rand.Rand, uid int) string {
 // fpGenerate builds the request mix. Shares: shop traffic ~55%, reviews
 // and support messages in prose ~20%, Markdown ~8%, code snippets ~5%,
 // international text ~12%.
-func fpGenerate(t *testing.T, n int) []fpReq {
-	prose, md, code, intl := fpCorpus(t, "prose"), fpCorpus(t, "markdown"), fpCorpus(t, "code"), fpCorpus(t, "intl")
+func fpGenerate(t *testing.T, n, half int) []fpReq {
+	prose, md, code, intl := fpCorpus(t, "prose", half), fpCorpus(t, "markdown", half), fpCorpus(t, "code", half), fpCorpus(t, "intl", half)
 	rng := rand.New(rand.NewPCG(fpSeed, fpSeed))
 	pick := func(s []string) string { return s[rng.IntN(len(s))] }
 	some := func(s []string, max int) string {
@@ -213,23 +219,28 @@ const fpTuned = `
         variables: [ARGS:json.bio]
 `
 
-func TestWAFFalsePositives(t *testing.T) {
-	all := fpGenerate(t, fpRequests)
-	reqs := all
-	if fpStride > 1 {
-		// Race build: a tenth of the requests, the same ones every run.
-		reqs = nil
-		for i := 0; i < len(all); i += fpStride {
-			reqs = append(reqs, all[i])
-		}
+// fpSample is every fpStride-th request (all of them without the race
+// detector), the same ones every run.
+func fpSample(all []fpReq) []fpReq {
+	if fpStride <= 1 {
+		return all
 	}
+	var reqs []fpReq
+	for i := 0; i < len(all); i += fpStride {
+		reqs = append(reqs, all[i])
+	}
+	return reqs
+}
+
+func TestWAFFalsePositives(t *testing.T) {
+	reqs := fpSample(fpGenerate(t, fpRequests, -1))
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"ok":true}`)
 	}))
 	t.Cleanup(up.Close)
-	// The issue's WAF at paranoia level 1, CRS defaults otherwise.
+	// The issue's WAF at paranoia level 1, Vigil's defaults otherwise.
 	waf := `discovery: {enabled: false}
 protect:
   waf:
@@ -237,12 +248,23 @@ protect:
     paranoia_level: 1
     inbound_anomaly_threshold: 5
 `
-	t.Run("CRS defaults", func(t *testing.T) {
-		// The untuned CRS misses the issue's bar on this corpus (1.56%
-		// measured: command-injection and XSS rules on prose, Markdown
-		// and code; see docs/waf-testing.md). This bound guards against a
-		// regression; the bar itself is held by the tuned configuration.
-		fpReplay(t, startGateway(t, baseConfig(up.URL, waf), server.Options{}), reqs, "CRS defaults", fpUntunedBound)
+	t.Run("Vigil defaults", func(t *testing.T) {
+		// free_text: score. Designed on the even entries of the corpus
+		// (design half); the odd ones are held out. Each half makes its
+		// own 5000 requests.
+		h := startGateway(t, baseConfig(up.URL, waf), server.Options{})
+		for _, half := range []struct {
+			name string
+			n    int
+		}{{"design half", 0}, {"held-out half", 1}} {
+			t.Run(half.name, func(t *testing.T) {
+				fpReplay(t, h, fpSample(fpGenerate(t, fpRequests, half.n)), "Vigil defaults, "+half.name, fpDefaultsBound)
+			})
+		}
+	})
+	t.Run("CRS scoring", func(t *testing.T) {
+		// free_text: off, the CRS's scores everywhere (1.56% measured).
+		fpReplay(t, startGateway(t, baseConfig(up.URL, waf+"    free_text: off\n"), server.Options{}), reqs, "CRS scoring (free_text: off)", fpUntunedBound)
 	})
 	t.Run("free-text fields excluded", func(t *testing.T) {
 		h := startGateway(t, baseConfig(up.URL, waf+fpTuned), server.Options{})

@@ -14,7 +14,10 @@ package waf
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -184,7 +187,11 @@ func (e *Engine) sections(cfg *config.WAF, lim Limits) ([]section, error) {
 	if excl != "" {
 		secs = append(secs, section{path: "protect.waf.exclusions", text: excl})
 	}
-	secs = append(secs, section{path: "protect.waf", text: "Include @owasp_crs/*.conf"})
+	crs, err := crsIncludes(cfg.FreeText != config.WAFFreeTextOff)
+	if err != nil {
+		return nil, &Error{Path: "protect.waf", Msg: err.Error()}
+	}
+	secs = append(secs, section{path: "protect.waf", text: crs})
 	if strings.TrimSpace(cfg.Directives) != "" {
 		secs = append(secs, section{path: "protect.waf.directives", text: cfg.Directives})
 	}
@@ -205,6 +212,26 @@ func (e *Engine) sections(cfg *config.WAF, lim Limits) ([]section, error) {
 	}
 	e.respRules = e.responseBody || hasResponsePhase(custom) || hasResponsePhase(cfg.Setup)
 	return secs, nil
+}
+
+// crsIncludes includes the CRS rule files in order; with freeText, Vigil's
+// free-text rule goes before the blocking evaluation (REQUEST-949).
+func crsIncludes(freeText bool) (string, error) {
+	files, err := fs.Glob(coreruleset.FS, "@owasp_crs/*.conf")
+	if err != nil || len(files) == 0 {
+		return "", fmt.Errorf("the embedded CRS has no rule files (%v)", err)
+	}
+	sort.Strings(files)
+	var b strings.Builder
+	for _, f := range files {
+		if freeText && strings.HasPrefix(path.Base(f), "REQUEST-949-") {
+			b.WriteString(freeTextRule())
+			b.WriteByte('\n')
+			freeText = false
+		}
+		b.WriteString("Include " + f + "\n")
+	}
+	return b.String(), nil
 }
 
 // hasResponsePhase reports whether SecLang has a rule for the response
