@@ -2,6 +2,7 @@ package waf
 
 import (
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -38,7 +39,10 @@ func init() {
 
 // rxOp is one compiled @rx.
 type rxOp struct {
-	re2 *re2.Regexp    // nil: RE2 refused the pattern
+	// minLen is a lower bound of the bytes a match takes: shorter
+	// values (most JSON numbers, codes, flags) skip the engine call.
+	minLen int
+	re2    *re2.Regexp    // nil: RE2 refused the pattern
 	std *regexp.Regexp // Go's regexp, for values that are not UTF-8
 	bin *binaryregexp.Regexp
 }
@@ -66,6 +70,9 @@ func newRX(o plugintypes.OperatorOptions) (plugintypes.Operator, error) {
 			return nil, err
 		}
 		op := &rxOp{std: std}
+		if parsed, err := syntax.Parse(expr, syntax.Perl); err == nil {
+			op.minLen = minMatchLen(parsed.Simplify())
+		}
 		if re, err := re2.Compile(expr); err == nil {
 			op.re2 = re
 		}
@@ -93,6 +100,9 @@ type matcher interface {
 }
 
 func (o *rxOp) Evaluate(tx plugintypes.TransactionState, value string) bool {
+	if len(value) < o.minLen {
+		return false
+	}
 	var m matcher
 	switch {
 	case o.bin != nil:
@@ -149,4 +159,43 @@ func matchesArbitraryBytes(expr string) bool {
 		i += advance
 	}
 	return !utf8.Valid(decoded)
+}
+
+// minMatchLen is a lower bound of the length in bytes of any match of re.
+func minMatchLen(re *syntax.Regexp) int {
+	switch re.Op {
+	case syntax.OpLiteral:
+		n := 0
+		for _, r := range re.Rune {
+			if re.Flags&syntax.FoldCase != 0 {
+				n++ // a case variant may be shorter in UTF-8 (K, U+212A)
+			} else {
+				n += utf8.RuneLen(r)
+			}
+		}
+		return n
+	case syntax.OpCharClass, syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		return 1
+	case syntax.OpCapture:
+		return minMatchLen(re.Sub[0])
+	case syntax.OpPlus:
+		return minMatchLen(re.Sub[0])
+	case syntax.OpRepeat:
+		return re.Min * minMatchLen(re.Sub[0])
+	case syntax.OpConcat:
+		n := 0
+		for _, s := range re.Sub {
+			n += minMatchLen(s)
+		}
+		return n
+	case syntax.OpAlternate:
+		n := -1
+		for _, s := range re.Sub {
+			if m := minMatchLen(s); n < 0 || m < n {
+				n = m
+			}
+		}
+		return max(n, 0)
+	}
+	return 0 // empty, anchors, boundaries, star, quest
 }
