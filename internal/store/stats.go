@@ -35,7 +35,7 @@ type Stats interface {
 	ListFindings(ctx context.Context, f FindingFilter) (Page[FindingRow], error)
 	// FindingSeries counts the findings f selects per time bucket of
 	// width step, stage and decision, oldest bucket first. Filtered by
-	// stage and decision only, with whole-minute buckets from a minute
+	// stage, decision and rule only, with whole-minute buckets from a minute
 	// boundary, it reads the per-minute rollup (the minute holding Until
 	// then counts whole).
 	FindingSeries(ctx context.Context, f FindingFilter, step time.Duration) ([]FindingCount, error)
@@ -223,10 +223,10 @@ func identityOf(ev *event.Event) string {
 	return ""
 }
 
-// findingMinute is the findings of one minute, stage and decision.
+// findingMinute is the findings of one minute, stage, decision and rule.
 type findingMinute struct {
-	minuteNS        int64
-	stage, decision string
+	minuteNS                int64
+	stage, decision, ruleID string
 	findings        int64
 }
 
@@ -244,8 +244,8 @@ func derive(evs []event.Event, fresh []bool) derived {
 	var d derived
 	counts := map[trafficKey]int64{}
 	type fmKey struct {
-		minuteNS        int64
-		stage, decision string
+		minuteNS                int64
+		stage, decision, ruleID string
 	}
 	fcounts := map[fmKey]int64{}
 	for i := range evs {
@@ -272,7 +272,7 @@ func derive(evs []event.Event, fresh []bool) derived {
 				message: column(f.Message, maxMessage), decision: k.decision, host: k.host, method: k.method,
 				endpoint: k.endpoint, srcIP: src, identity: idn}
 			d.findings = append(d.findings, r)
-			fcounts[fmKey{k.minuteNS, r.stage, r.decision}]++
+			fcounts[fmKey{k.minuteNS, r.stage, r.decision, r.ruleID}]++
 		}
 	}
 	d.traffic = make([]trafficRow, 0, len(counts))
@@ -284,10 +284,11 @@ func derive(evs []event.Event, fresh []bool) derived {
 			strings.Compare(a.host, b.host), strings.Compare(a.method, b.method), strings.Compare(a.endpoint, b.endpoint))
 	})
 	for k, n := range fcounts {
-		d.minutes = append(d.minutes, findingMinute{k.minuteNS, k.stage, k.decision, n})
+		d.minutes = append(d.minutes, findingMinute{k.minuteNS, k.stage, k.decision, k.ruleID, n})
 	}
 	slices.SortFunc(d.minutes, func(a, b findingMinute) int {
-		return cmp.Or(cmp.Compare(a.minuteNS, b.minuteNS), strings.Compare(a.stage, b.stage), strings.Compare(a.decision, b.decision))
+		return cmp.Or(cmp.Compare(a.minuteNS, b.minuteNS), strings.Compare(a.stage, b.stage), strings.Compare(a.decision, b.decision),
+			strings.Compare(a.ruleID, b.ruleID))
 	})
 	return d
 }
@@ -512,11 +513,11 @@ const (
 )
 
 // rollupServes reports whether finding_minutes answers a series: filters
-// by stage and decision only, buckets of whole minutes from a minute
+// by stage, decision and rule only, buckets of whole minutes from a minute
 // boundary. (The minute holding Until counts whole: the callers end
 // their windows now.)
 func rollupServes(f FindingFilter, step time.Duration) bool {
-	return f.Endpoint == "" && f.Identity == "" && f.Source == "" && f.RuleID == "" &&
+	return f.Endpoint == "" && f.Identity == "" && f.Source == "" &&
 		int64(step)%minute == 0 && f.Since.UnixNano()%minute == 0
 }
 
@@ -541,7 +542,7 @@ func findingSeries(ctx context.Context, run rowsFunc, ph func(int) string, f Fin
 		b := "((minute_ns - " + q.arg(base) + ") / " + q.arg(int64(step)) + ")"
 		q.cond("minute_ns >= " + q.arg(base))
 		q.cond("minute_ns < " + q.arg(f.Until.UnixNano()))
-		for _, c := range []struct{ col, v string }{{"stage", f.Stage}, {"decision", f.Decision}} {
+		for _, c := range []struct{ col, v string }{{"stage", f.Stage}, {"decision", f.Decision}, {"rule_id", f.RuleID}} {
 			if c.v == "" {
 				continue
 			}
@@ -657,12 +658,12 @@ func sqliteInsertDerived(ctx context.Context, tx *sql.Tx, evs []event.Event, fre
 	}
 	for len(ms) > 0 {
 		n := min(len(ms), chunk)
-		args := make([]any, 0, n*4)
+		args := make([]any, 0, n*5)
 		for _, r := range ms[:n] {
-			args = append(args, r.minuteNS, r.stage, r.decision, r.findings)
+			args = append(args, r.minuteNS, r.stage, r.decision, r.ruleID, r.findings)
 		}
-		q := "INSERT INTO finding_minutes (minute_ns, stage, decision, findings) VALUES (?,?,?,?)" + strings.Repeat(",(?,?,?,?)", n-1) +
-			" ON CONFLICT (minute_ns, stage, decision) DO UPDATE SET findings = findings + excluded.findings"
+		q := "INSERT INTO finding_minutes (minute_ns, stage, decision, rule_id, findings) VALUES (?,?,?,?,?)" + strings.Repeat(",(?,?,?,?,?)", n-1) +
+			" ON CONFLICT (minute_ns, stage, decision, rule_id) DO UPDATE SET findings = findings + excluded.findings"
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("finding minutes: %w", err)
 		}
@@ -728,10 +729,10 @@ const postgresInsertAll = `WITH u AS (
 		decision, host, method, endpoint, source_ip, identity
 	FROM f ORDER BY n
 ), fm AS (
-	INSERT INTO finding_minutes (minute_ns, stage, decision, findings)
-	SELECT minute_ns, stage, decision, count(*) FROM f
-	GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-	ON CONFLICT (minute_ns, stage, decision) DO UPDATE SET findings = finding_minutes.findings + excluded.findings
+	INSERT INTO finding_minutes (minute_ns, stage, decision, rule_id, findings)
+	SELECT minute_ns, stage, decision, rule_id, count(*) FROM f
+	GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+	ON CONFLICT (minute_ns, stage, decision, rule_id) DO UPDATE SET findings = finding_minutes.findings + excluded.findings
 )
 SELECT txn_id FROM ins`
 

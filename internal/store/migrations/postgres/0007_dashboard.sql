@@ -47,16 +47,17 @@ CREATE TABLE traffic_minutes (
     PRIMARY KEY (minute_ns, decision, host, method, endpoint)
 );
 
--- finding_minutes: findings counted per minute, stage and decision: the
--- findings chart over a day or a week reads these instead of every
--- finding (the filters by endpoint, identity, source and rule read the
+-- finding_minutes: findings counted per minute, stage, decision and rule:
+-- the findings chart over a day or a week reads these instead of every
+-- finding (the filters by endpoint, identity and source read the
 -- findings table through their index).
 CREATE TABLE finding_minutes (
     minute_ns BIGINT NOT NULL,
     stage     TEXT COLLATE "C" NOT NULL,
     decision  TEXT COLLATE "C" NOT NULL,
+    rule_id   TEXT COLLATE "C" NOT NULL,
     findings  BIGINT NOT NULL,
-    PRIMARY KEY (minute_ns, stage, decision)
+    PRIMARY KEY (minute_ns, stage, decision, rule_id)
 );
 
 -- Events stored before this migration.
@@ -80,7 +81,9 @@ SELECT time_ns - (time_ns % 60000000000), decision,
 FROM events WHERE type IS NULL
 GROUP BY 1, 2, 3, 4, 5;
 
-INSERT INTO finding_minutes (minute_ns, stage, decision, findings)
-SELECT time_ns - (time_ns % 60000000000), stage, decision, count(*)
+CREATE INDEX finding_minutes_rule ON finding_minutes (rule_id, minute_ns);
+
+INSERT INTO finding_minutes (minute_ns, stage, decision, rule_id, findings)
+SELECT time_ns - (time_ns % 60000000000), stage, decision, rule_id, count(*)
 FROM findings
-GROUP BY 1, 2, 3;
+GROUP BY 1, 2, 3, 4;

@@ -47,16 +47,17 @@ CREATE TABLE traffic_minutes (
     PRIMARY KEY (minute_ns, decision, host, method, endpoint)
 ) WITHOUT ROWID;
 
--- finding_minutes: findings counted per minute, stage and decision: the
--- findings chart over a day or a week reads these instead of every
--- finding (the filters by endpoint, identity, source and rule read the
+-- finding_minutes: findings counted per minute, stage, decision and rule:
+-- the findings chart over a day or a week reads these instead of every
+-- finding (the filters by endpoint, identity and source read the
 -- findings table through their index).
 CREATE TABLE finding_minutes (
     minute_ns INTEGER NOT NULL,
     stage     TEXT NOT NULL,
     decision  TEXT NOT NULL,
+    rule_id   TEXT NOT NULL,
     findings  INTEGER NOT NULL,
-    PRIMARY KEY (minute_ns, stage, decision)
+    PRIMARY KEY (minute_ns, stage, decision, rule_id)
 ) WITHOUT ROWID;
 
 -- Events stored before this migration.
@@ -82,7 +83,9 @@ SELECT time_ns - (time_ns % 60000000000), decision,
 FROM events WHERE type IS NULL
 GROUP BY 1, 2, 3, 4, 5;
 
-INSERT INTO finding_minutes (minute_ns, stage, decision, findings)
-SELECT time_ns - (time_ns % 60000000000), stage, decision, count(*)
+CREATE INDEX finding_minutes_rule ON finding_minutes (rule_id, minute_ns);
+
+INSERT INTO finding_minutes (minute_ns, stage, decision, rule_id, findings)
+SELECT time_ns - (time_ns % 60000000000), stage, decision, rule_id, count(*)
 FROM findings
-GROUP BY 1, 2, 3;
+GROUP BY 1, 2, 3, 4;
