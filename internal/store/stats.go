@@ -227,7 +227,7 @@ func identityOf(ev *event.Event) string {
 type findingMinute struct {
 	minuteNS                int64
 	stage, decision, ruleID string
-	findings        int64
+	findings                int64
 }
 
 // derived are the read-model rows of a batch.
