@@ -43,8 +43,8 @@ type rxOp struct {
 	// values (most JSON numbers, codes, flags) skip the engine call.
 	minLen int
 	re2    *re2.Regexp    // nil: RE2 refused the pattern
-	std *regexp.Regexp // Go's regexp, for values that are not UTF-8
-	bin *binaryregexp.Regexp
+	std    *regexp.Regexp // Go's regexp, for values that are not UTF-8
+	bin    *binaryregexp.Regexp
 }
 
 var _ plugintypes.Operator = (*rxOp)(nil)
