@@ -561,3 +561,15 @@ func TestLineagePage(t *testing.T) {
 		t.Errorf("lineage without an audit log: %d", r.StatusCode)
 	}
 }
+
+// TestInsightPagesReadOnly: a read-only session reads every page.
+func TestInsightPagesReadOnly(t *testing.T) {
+	x := newInsight(t, nil)
+	ro := x.client()
+	x.signIn(ro, readToken)
+	for _, p := range []string{"/ui/", "/ui/overview/live", "/ui/findings", "/ui/events/pay-1", "/ui/risk", "/ui/audit", "/ui/audit/lineage/checkout-1"} {
+		if r := x.get(ro, p); r.StatusCode != http.StatusOK || (p != "/ui/overview/live" && !strings.Contains(r.body, `<span id="role" class="role role-read-only">read-only</span>`)) {
+			t.Errorf("read-only GET %s: %d", p, r.StatusCode)
+		}
+	}
+}
