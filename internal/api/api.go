@@ -100,7 +100,8 @@ func (s *Server) routes() []route {
 	}
 	rs = append(rs, route{"GET /api/v1/connections", s.listConnections}, route{"GET /api/v1/risk", s.listRisk})
 	rs = append(rs, route{"GET /api/v1/audit/checkpoint", s.auditCheckpoint}, route{"GET /api/v1/audit/proof", s.auditProof},
-		route{"GET /api/v1/audit/lineage/{txn_id}", s.auditLineage})
+		route{"GET /api/v1/audit/lineage/{txn_id}", s.auditLineage}, route{"GET /api/v1/audit/consistency", s.auditConsistency},
+		route{"POST /api/v1/audit/checkpoint/cosigned", s.auditCosigned})
 	return append(rs, route{"/api/v1/", func(http.ResponseWriter, *http.Request) error {
 		return errorf(http.StatusNotFound, "not_found", "no such API route")
 	}})
