@@ -84,16 +84,23 @@ func (o *freeTextOp) Evaluate(tx plugintypes.TransactionState, _ string) bool {
 	if !ok {
 		return false
 	}
+	// Only a JSON body's values: the processor that made ARGS_POST is
+	// JSON's, and a key the query also has is not taken (ARGS matches do
+	// not say which of the two a value came from).
+	if tx.Variables().RequestBodyProcessor().Get() != "JSON" {
+		return false
+	}
 	args, _ := tx.Collection(variables.ArgsPost).(collection.Keyed)
+	query, _ := tx.Collection(variables.ArgsGet).(collection.Keyed)
 	txv, _ := tx.Collection(variables.TX).(collection.Map)
-	if args == nil || txv == nil {
+	if args == nil || query == nil || txv == nil {
 		return false
 	}
 	removed := [5]int{}
 	minPL := 0
 	for _, mr := range mt.MatchedRules() {
 		r := mr.Rule()
-		if !o.ids[r.ID()] || !inFreeText(r.ID(), mr.MatchedDatas(), args) {
+		if !o.ids[r.ID()] || !inFreeText(r.ID(), mr.MatchedDatas(), args, query) {
 			continue
 		}
 		pl := paranoiaOf(r.Tags())
@@ -122,7 +129,7 @@ func (o *freeTextOp) Evaluate(tx plugintypes.TransactionState, _ string) bool {
 
 // inFreeText: every match is in a JSON string argument that reads as
 // natural language.
-func inFreeText(id int, mds []types.MatchData, args collection.Keyed) bool {
+func inFreeText(id int, mds []types.MatchData, args, query collection.Keyed) bool {
 	if len(mds) == 0 {
 		return false
 	}
@@ -133,7 +140,7 @@ func inFreeText(id int, mds []types.MatchData, args collection.Keyed) bool {
 			return false
 		}
 		key := md.Key()
-		if !strings.HasPrefix(key, "json.") {
+		if !strings.HasPrefix(key, "json.") || len(query.Get(key)) > 0 {
 			return false
 		}
 		vs := args.Get(key)

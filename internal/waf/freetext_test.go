@@ -53,6 +53,11 @@ func TestFreeTextScoring(t *testing.T) {
 		{"script appended to a review", review(prose + " <script>alert(document.cookie)</script>"), true, true, ""},
 		{"shell chain appended to a review", review(prose + " && whoami"), true, true, ""},
 		{"metadata URL in a review", review(prose + " http://169.254.169.254/latest/meta-data/"), true, true, ""},
+		{"the same key in the query", func() *Request {
+			r := review("Use `Ctrl+Shift+P` to open the command palette, then type *Format Document*. It formats the whole file at once.")
+			r.URI += "?json.body=" + strings.ReplaceAll("Use `Ctrl+Shift+P` to open the command palette, then type *Format Document*. It formats the whole file at once.", " ", "+")
+			return r
+		}(), true, true, ""},
 		{"command words in a short field", req("POST", "/cart/coupon", "application/json", `{"code":"; time sleep 10"}`), true, true, ""},
 		{"command words in a query", req("GET", "/search?q="+strings.ReplaceAll("every time the packaging has been excellent; time flies", " ", "+"), "", ""), crsQueryBlocks(t, crs), crsQueryBlocks(t, crs), ""},
 	} {
