@@ -203,7 +203,8 @@ func TestInventoryLive(t *testing.T) {
 	c := f.client()
 	f.signIn(c, adminToken)
 	page := f.get(c, "/ui/inventory")
-	if !strings.Contains(page.body, `data-live="/ui/inventory/rows"`) || !strings.Contains(page.body, "No endpoints match") {
+	if !strings.Contains(page.body, `data-live="/ui/inventory/rows"`) || !strings.Contains(page.body, "No endpoints match") ||
+		!regexp.MustCompile(`<script src="/ui/static/live\.js\?v=[0-9a-f]+"></script>`).MatchString(page.body) {
 		t.Fatalf("empty inventory page:\n%s", page.body)
 	}
 	seedEndpoints(t, f.store, 3)
