@@ -39,8 +39,7 @@ func watchDashboard(t *testing.T, output string) *dashWatch {
 	admin, token := m[1], m[2]
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &dashWatch{stop: cancel, done: make(chan struct{})}
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 5 * time.Second}
+	var c *http.Client
 	get := func(path string) (string, bool) {
 		res, err := c.Get(admin + path)
 		if err != nil {
@@ -53,19 +52,10 @@ func watchDashboard(t *testing.T, output string) *dashWatch {
 	row := regexp.MustCompile(`<tr class="endpoint" data-id=`)
 	go func() {
 		defer close(w.done)
-		page, _ := get("/ui/login")
-		csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
-		if csrf == nil {
-			return
-		}
-		res, err := c.PostForm(admin+"/ui/login", url.Values{"csrf": {csrf[1]}, "token": {token}})
-		if err != nil {
-			return
-		}
-		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
+		var page string
+		c, page = dashSignIn(admin, token)
 		w.mu.Lock()
-		w.signedIn = strings.Contains(string(b), `<span id="role" class="role role-admin">admin</span>`)
+		w.signedIn = strings.Contains(page, `<span id="role" class="role role-admin">admin</span>`)
 		w.mu.Unlock()
 		for ctx.Err() == nil {
 			rows, ok := get("/ui/inventory/rows?q=/")
@@ -107,4 +97,38 @@ func (w *dashWatch) check(t *testing.T, orders int64) {
 	case orders > 0 && !strings.Contains(w.risk, "payments.demo.local"):
 		t.Errorf("the risk page does not show the order service's call to the payment provider:\n%.3000s", w.risk)
 	}
+}
+
+// dashSignIn signs in to the dashboard at admin with token through the
+// login form and returns the client and the page it landed on.
+func dashSignIn(admin, token string) (*http.Client, string) {
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 5 * time.Second}
+	res, err := c.Get(admin + "/ui/login")
+	if err != nil {
+		return c, ""
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(string(b))
+	if csrf == nil {
+		return c, ""
+	}
+	res, err = c.PostForm(admin+"/ui/login", url.Values{"csrf": {csrf[1]}, "token": {token}})
+	if err != nil {
+		return c, ""
+	}
+	b, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	return c, string(b)
+}
+
+// dashboardRole signs in and returns the role the page shows ("" when
+// the sign-in failed).
+func dashboardRole(admin, token string) string {
+	_, page := dashSignIn(admin, token)
+	if m := regexp.MustCompile(`<span id="role" class="role role-[a-z-]+">([a-z-]+)</span>`).FindStringSubmatch(page); m != nil {
+		return m[1]
+	}
+	return ""
 }

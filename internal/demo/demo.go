@@ -49,6 +49,9 @@ type Options struct {
 	Logger *slog.Logger
 	// KeepDir keeps the temporary directory (events file) at exit.
 	KeepDir bool
+	// Token is the admin token of the API and the dashboard ("": a new
+	// random one); ReadToken the dashboard's read-only token ("": none).
+	Token, ReadToken string
 	// Ready, when set, is called with the gateway's URLs once serving.
 	Ready func(gatewayURL, adminURL string)
 }
@@ -123,7 +126,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	// vigil up in front of the shop: the gateway, the control plane and
 	// the dashboard, on an embedded store and bus in the temporary
 	// directory.
-	token := newToken()
+	token := o.Token
+	if token == "" {
+		token = newToken()
+	}
+	cfg.Admin.ReadToken = o.ReadToken
 	stack, err := allinone.Start(ctx, cfg, allinone.Options{Token: token, Logger: o.Logger, Sinks: []event.Sink{attacks, graph},
 		Discovery: discovery.ServiceOptions{Settle: 2 * time.Second}})
 	if err != nil {

@@ -258,8 +258,13 @@ func TestRunUntilCancelled(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	res, err := Run(ctx, Options{Shoppers: 2, AttackRate: -1,
-		Ready: func(string, string) { time.AfterFunc(500*time.Millisecond, cancel) }})
+	var out syncBuffer
+	var readRole string
+	res, err := Run(ctx, Options{Shoppers: 2, AttackRate: -1, Out: &out, Token: "vgl_demo_admin", ReadToken: "vgl_demo_read",
+		Ready: func(_, admin string) {
+			time.AfterFunc(500*time.Millisecond, cancel)
+			readRole = dashboardRole(admin, "vgl_demo_read")
+		}})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run: %v", err)
 	}
@@ -268,6 +273,11 @@ func TestRunUntilCancelled(t *testing.T) {
 	}
 	if res.Traffic.Requests == 0 {
 		t.Errorf("no traffic in the half second before Ctrl-C: %+v", res.Traffic)
+	}
+	// The tokens given are the dashboard's: the link names the admin
+	// token, the read-only one signs in read-only.
+	if !strings.Contains(out.String(), "/ui/login#token=vgl_demo_admin\n") || readRole != "read-only" {
+		t.Errorf("dashboard with the given tokens: role %q, output:\n%s", readRole, out.String())
 	}
 	if _, err := os.Stat(res.Dir); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("temporary directory %s still exists after Run (stat: %v)", res.Dir, err)
