@@ -1,9 +1,13 @@
 package ui
 
 import (
+	"errors"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-sec/vigil/internal/store"
 )
 
 // FuzzParseSession: the cookie parser never panics, and what it accepts
@@ -31,6 +35,38 @@ func FuzzParseSession(f *testing.F) {
 		}
 		if !now.Before(s.Expires) {
 			t.Fatalf("accepted an expired session %+v", s)
+		}
+	})
+}
+
+// FuzzInventoryQuery: the inventory's query parser never panics, what it
+// accepts is a valid store filter, and the links it builds (values) parse
+// back to the same query, so paging and sorting keep the filter.
+func FuzzInventoryQuery(f *testing.F) {
+	for _, seed := range []string{"", "q=items&status=shadow", "sort=hits&dir=desc&page=3", "method=post&sensitive=email",
+		"sort=color", "page=0", "page=-1", "q=%25_%5C", "host=%00", "dir=up", "q=" + strings.Repeat("a", 300), "status=zombie&sort=last_seen"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		v, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		q, err := parseInvQuery(v)
+		if err != nil {
+			var pe *pageError
+			if !errors.As(err, &pe) || pe.status != 400 {
+				t.Fatalf("%q: error %v is not a 400 page", raw, err)
+			}
+			return
+		}
+		fl := q.filter()
+		if !store.ValidInventorySort(fl.Sort) || fl.Offset < 0 || fl.Limit != inventoryPerPage {
+			t.Fatalf("%q: filter %+v", raw, fl)
+		}
+		back, err := parseInvQuery(q.values())
+		if err != nil || back != q {
+			t.Fatalf("%q: %+v links to %q, which parses to %+v (%v)", raw, q, q.values().Encode(), back, err)
 		}
 	})
 }
