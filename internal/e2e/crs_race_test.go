@@ -9,4 +9,4 @@ const crsStride = 4
 
 // fpStride: the false-positive run sends every fpStride-th request under
 // the race detector.
-const fpStride = 10
+const fpStride = 20

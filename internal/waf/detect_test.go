@@ -163,6 +163,7 @@ func TestAttackDetectionAtParanoia1(t *testing.T) {
 		n    int
 	}{{"design half", 0}, {"held-out half", 1}} {
 		t.Run(half.name, func(t *testing.T) {
+			t.Parallel() // the engines are shared; under -race this halves the time
 			perCRS, allCRS, _ := detection(t, crs, half.n)
 			perDef, allDef, missed := detection(t, def, half.n)
 			detectReport(t, "CRS scoring everywhere, "+half.name, perCRS, allCRS)
