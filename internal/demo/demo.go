@@ -277,6 +277,9 @@ func gatewayConfig(o Options, dir, spec, jwks string, routes []shop.Route) strin
 		fmt.Fprintf(&b, "  - {name: %s, match: {host: \"*\", path_prefix: %q}, upstream: %q}\n", r.Name+strings.ReplaceAll(r.PathPrefix, "/", "-"), r.PathPrefix, r.Upstream)
 	}
 	fmt.Fprintf(&b, "events: {file: %q}\n", dir+"/events.jsonl")
+	// Every hop signs its own audit record (docs/audit.md), the sidecars
+	// with their own keys: a checkout's lineage shows who handled it.
+	b.WriteString("audit: {sign_hops: true}\n")
 	// The layers in front of the shop: the WAF (OWASP CRS, paranoia 1),
 	// the shop's OpenAPI spec enforced (undeclared properties, wrong
 	// types, undocumented endpoints), a brute-force limit on login, a

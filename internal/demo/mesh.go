@@ -88,6 +88,7 @@ listen:
     svid: {ca_dir: %q, spiffe_id: spiffe://%s/cart}
 data_dir: %q
 discovery: {enabled: false}
+audit: {sign_hops: true}
 routes: [{name: cart-app, upstream: %q}]
 transport:
   connections:
@@ -102,6 +103,7 @@ transport:
 listen: {http: 127.0.0.1:0}
 data_dir: %q
 discovery: {enabled: false}
+audit: {sign_hops: true}
 routes:
   - name: cart
     match: {host: %s}
