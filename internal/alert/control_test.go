@@ -22,7 +22,7 @@ import (
 
 // TestThroughControlPlanes: two control-plane replicas on one store, each
 // with its own dispatcher to the same webhook: an alert both raise, a
-// data plane's alert event both ingest (a redelivery) and a TLS 1.2
+// gateway's certificate alert both ingest (a redelivery) and a TLS 1.2
 // transaction both ingest are each delivered once, signed, and the
 // delivery is an alert_delivery event in the store.
 func TestThroughControlPlanes(t *testing.T) {
@@ -91,17 +91,21 @@ func TestThroughControlPlanes(t *testing.T) {
 		Source:      event.Source{IP: "10.0.0.7", Workload: "spiffe://demo.local/ns/shop/sa/order"},
 		Destination: event.Destination{Host: "payments.example"}, Request: event.Request{Method: "POST", Path: "/charge"},
 		Response: event.Response{Status: 200}, TLS: &event.TLS{Version: "1.2", Cipher: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}}
+	// A gateway's certificate alert, published on the bus: a plane that
+	// raises discovery's alerts itself still stores and delivers it.
+	cert := event.Event{Type: "alert", TxnID: "alert-cert-https-20260201T000000", Time: t0, Placement: "gateway",
+		Decision: event.DecisionAllow, Alert: &event.Alert{Kind: "certificate_expiry", Host: "https", Detail: "expires soon"}}
 	for _, p := range planes {
 		if !p.Enqueue(discovery.AlertEvent(shadow)) {
 			t.Fatal("alert not queued")
 		}
-		if err := p.Ingest(ctx, []event.Event{tls12}); err != nil {
+		if err := p.Ingest(ctx, []event.Event{tls12, cert}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	want := map[string]int{"shadow_endpoint": 1, "legacy_tls": 1}
+	want := map[string]int{"shadow_endpoint": 1, "legacy_tls": 1, "certificate_expiry": 1}
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if d := deliveries(); d["shadow_endpoint"] >= 1 && d["legacy_tls"] >= 1 {
+		if d := deliveries(); len(d) == len(want) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -117,7 +121,7 @@ func TestThroughControlPlanes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(page.Items) == 2 {
+		if len(page.Items) == len(want) {
 			for _, ev := range page.Items {
 				if d := ev.Delivery; d == nil || d.Status != alert.StatusDelivered || d.Sink != "hook" || d.Attempt != 1 || ev.ParentTxnID == "" {
 					t.Fatalf("delivery event %+v %+v", ev, d)
@@ -126,7 +130,7 @@ func TestThroughControlPlanes(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d alert_delivery events stored, want 2", len(page.Items))
+			t.Fatalf("%d alert_delivery events stored, want %d", len(page.Items), len(want))
 		}
 	}
 }

@@ -263,9 +263,10 @@ func (p *Plane) ApplyProfile(key string, value []byte) {
 // configured, folds transaction events into the inventory. It is the bus
 // consumer's handler; an error makes the bus redeliver the batch.
 func (p *Plane) Ingest(ctx context.Context, evs []event.Event) error {
-	if p.o.RaiseAlerts && slices.ContainsFunc(evs, isAlert) {
-		// This plane raises the alerts of the inventory it keeps.
-		evs = slices.DeleteFunc(slices.Clone(evs), isAlert)
+	if p.o.RaiseAlerts && slices.ContainsFunc(evs, isDiscoveryAlert) {
+		// This plane raises the alerts of the inventory it keeps (a data
+		// plane's certificate_expiry is still its own to raise).
+		evs = slices.DeleteFunc(slices.Clone(evs), isDiscoveryAlert)
 	}
 	fresh, err := p.o.Store.InsertEvents(ctx, evs)
 	if err != nil {
@@ -294,6 +295,19 @@ func (p *Plane) Ingest(ctx context.Context, evs []event.Event) error {
 }
 
 func isAlert(ev event.Event) bool { return ev.Type == "alert" }
+
+// isDiscoveryAlert reports an alert of the kinds the discovery engine
+// raises (discovery.Engine.Evaluate).
+func isDiscoveryAlert(ev event.Event) bool {
+	if !isAlert(ev) || ev.Alert == nil {
+		return isAlert(ev)
+	}
+	switch ev.Alert.Kind {
+	case "new_endpoint", "new_sensitive", "schema_changed", "shadow_endpoint", "zombie_endpoint":
+		return true
+	}
+	return false
+}
 
 // deliverAlerts hands the alerts among evs whose insert was new (fresh)
 // to Options.Alerts.
