@@ -93,6 +93,30 @@ func signBatch(k *Key, recs [][]byte) (sig []byte, paths []*BatchPath) {
 	return sig, paths
 }
 
+// signEach signs every non-nil canonical record of canon with k, BatchMax
+// at a time in order, and calls set with each one's index, its batch's
+// signature and its path; it returns how many it signed.
+func signEach(k *Key, canon [][]byte, set func(i int, sig []byte, p *BatchPath)) int {
+	var todo []int
+	for i, c := range canon {
+		if c != nil {
+			todo = append(todo, i)
+		}
+	}
+	for lo := 0; lo < len(todo); lo += BatchMax {
+		chunk := todo[lo:min(lo+BatchMax, len(todo))]
+		recs := make([][]byte, len(chunk))
+		for j, i := range chunk {
+			recs[j] = canon[i]
+		}
+		sig, paths := signBatch(k, recs)
+		for j, i := range chunk {
+			set(i, sig, paths[j])
+		}
+	}
+	return len(todo)
+}
+
 // batchRoot is the root that record's path leads to.
 func batchRoot(record []byte, b *BatchPath) ([]byte, error) {
 	if b.Size < 2 || b.Size > 1<<16 || b.Index >= b.Size {

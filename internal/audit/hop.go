@@ -87,33 +87,18 @@ func (s *HopSigner) signBatch(evs []*event.Event) int {
 		}
 		canon[i] = c
 	})
-	var todo []int
-	for i, c := range canon {
-		if c != nil {
-			todo = append(todo, i)
-		}
-	}
-	for lo := 0; lo < len(todo); lo += BatchMax {
-		chunk := todo[lo:min(lo+BatchMax, len(todo))]
-		recs := make([][]byte, len(chunk))
-		for j, i := range chunk {
-			recs[j] = canon[i]
-		}
-		sig, paths := signBatch(s.key, recs)
-		b64 := base64.StdEncoding.EncodeToString(sig)
-		for j, i := range chunk {
-			a := &event.AuditSig{KeyID: s.key.ID, PublicKey: s.key.Verifier, Sig: b64}
-			if p := paths[j]; p != nil {
-				a.Batch = &event.AuditBatch{Size: p.Size, Index: p.Index, Path: make([]string, len(p.Path))}
-				for k, h := range p.Path {
-					a.Batch.Path[k] = base64.StdEncoding.EncodeToString(h)
-				}
+	n := signEach(s.key, canon, func(i int, sig []byte, p *BatchPath) {
+		a := &event.AuditSig{KeyID: s.key.ID, PublicKey: s.key.Verifier, Sig: base64.StdEncoding.EncodeToString(sig)}
+		if p != nil {
+			a.Batch = &event.AuditBatch{Size: p.Size, Index: p.Index, Path: make([]string, len(p.Path))}
+			for k, h := range p.Path {
+				a.Batch.Path[k] = base64.StdEncoding.EncodeToString(h)
 			}
-			evs[i].Audit = a
 		}
-	}
-	s.signed.Add(uint64(len(todo)))
-	return len(todo)
+		evs[i].Audit = a
+	})
+	s.signed.Add(uint64(n))
+	return n
 }
 
 // Signed counts the events signed.

@@ -183,23 +183,9 @@ func (l *Log) append(ctx context.Context, ents []entry) (index []int64, err erro
 	// The records this log signs are signed in batches: one Ed25519
 	// signature per batch (the costly part of an append was one per
 	// record), each leaf carrying its inclusion path in the batch.
-	var mine []int
-	for i := range ents {
-		if ents[i].sig == nil {
-			mine = append(mine, i)
-		}
-	}
-	for lo := 0; lo < len(mine); lo += BatchMax {
-		chunk := mine[lo:min(lo+BatchMax, len(mine))]
-		recs := make([][]byte, len(chunk))
-		for j, i := range chunk {
-			recs[j] = canon[i]
-		}
-		sig, paths := signBatch(l.key, recs)
-		for j, i := range chunk {
-			ents[i].canon, ents[i].sig, ents[i].batch = canon[i], sig, paths[j]
-		}
-	}
+	signEach(l.key, canon, func(i int, sig []byte, p *BatchPath) {
+		ents[i].canon, ents[i].sig, ents[i].batch = canon[i], sig, p
+	})
 	for i := range ents {
 		leaves[i].Data = appendLeaf(nil, ents[i].canon, ents[i].sig, ents[i].batch)
 	}
