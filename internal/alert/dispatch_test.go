@@ -278,3 +278,28 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// nopSink delivers at once.
+type nopSink struct{}
+
+func (nopSink) Deliver(context.Context, *Alert, int) error { return nil }
+
+// BenchmarkSend is the control plane's cost of one alert with four sinks
+// (filters, dedup, rate, queue); delivery runs on the sinks' goroutines.
+func BenchmarkSend(b *testing.B) {
+	cfg := parse(b, "sinks:\n"+
+		"  - {name: a, type: slack, url: http://127.0.0.1:9/}\n"+
+		"  - {name: b, type: slack, url: http://127.0.0.1:9/, types: [shadow_endpoint]}\n"+
+		"  - {name: c, type: slack, url: http://127.0.0.1:9/, rate: 1000000/s}\n"+
+		"  - {name: d, type: slack, url: http://127.0.0.1:9/, min_severity: high}\n")
+	d, _ := start(b, cfg, Options{Sinks: map[string]Sink{"a": nopSink{}, "b": nopSink{}, "c": nopSink{}, "d": nopSink{}}})
+	evs := make([]event.Event, 1024)
+	for i := range evs {
+		evs[i] = alertEvent("shadow_endpoint", "shop.local", "GET", fmt.Sprintf("/p%d", i), "not in any spec")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		d.Send(evs[i%len(evs)])
+	}
+}
