@@ -17,7 +17,7 @@ import (
 	"github.com/vigil-sec/vigil/internal/event"
 )
 
-// The dashboard's read models (migration 0007): a findings table with one
+// The dashboard's read models (migration 0006): a findings table with one
 // row per finding and a per-minute traffic rollup, both written by
 // InsertEvents in the transaction that stores the events, so the
 // overview and findings pages read an index range of a bounded time

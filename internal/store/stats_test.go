@@ -345,7 +345,7 @@ func testPruneReadModels(t *testing.T, s store.Store) {
 	}
 }
 
-// TestStatsBackfill: a database that had events before migration 0007
+// TestStatsBackfill: a database that had events before migration 0006
 // gets its read models filled from them when it is opened.
 func TestStatsBackfill(t *testing.T) {
 	for _, b := range []struct {
@@ -393,8 +393,8 @@ func TestStatsBackfill(t *testing.T) {
 			}
 			wantF := findingIDs(t, s, store.FindingFilter{})
 			s.Close()
-			// Back to the schema before 0007, events kept.
-			b.exec(t, dsn, dir, "DROP TABLE findings", "DROP TABLE traffic_minutes", "DROP TABLE finding_minutes", "DELETE FROM schema_migrations WHERE version = 7")
+			// Back to the schema before 0006, events kept.
+			b.exec(t, dsn, dir, "DROP TABLE findings", "DROP TABLE traffic_minutes", "DROP TABLE finding_minutes", "DELETE FROM schema_migrations WHERE version = 6")
 			s, err = store.Open(ctx, dsn, dir)
 			if err != nil {
 				t.Fatal(err)
