@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/allinone"
 	"github.com/vigil-sec/vigil/internal/config"
+	"github.com/vigil-sec/vigil/internal/demo"
 	"github.com/vigil-sec/vigil/internal/demo/shop"
 	"github.com/vigil-sec/vigil/internal/demo/traffic"
 	"github.com/vigil-sec/vigil/internal/discovery"
@@ -28,15 +30,18 @@ const dashboardCSP = "default-src 'none'; script-src 'self'; style-src 'self'; i
 
 // dashStack is `vigil up` in front of the demo shop: the gateway, the
 // control plane with its store and audit log, and the dashboard on the
-// admin address. Traffic starts when the test says so.
+// admin address. Traffic starts when the test says so — or, for the
+// screenshots (startDemoStack), runs from the start.
 type dashStack struct {
 	Admin   string // http://127.0.0.1:port, where /ui/ is served
 	Gateway string
 
 	startOnce sync.Once
-	started   time.Time // when startTraffic started it
+	started   time.Time // when the traffic started
 	ctx       context.Context
 	traffic   sync.WaitGroup
+	// running: the traffic runs from the start (vigil demo itself).
+	running bool
 }
 
 // dashboardConfig is a vigil up config for the shop: the layers that
@@ -69,8 +74,16 @@ routes:
 	return b.String(), nil
 }
 
+// startDashboardStack starts the stack the dashboard test runs on: its
+// own (traffic on demand, a read-only token, the shop's spec for
+// documented/shadow), or with VIGIL_SCREENSHOTS set `vigil demo` itself,
+// whose mesh (mTLS to the cart, the intercepted TLS 1.2 payment provider)
+// the screenshots show.
 func startDashboardStack(t *testing.T) *dashStack {
 	t.Helper()
+	if os.Getenv("VIGIL_SCREENSHOTS") != "" {
+		return startDemoStack(t)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	sh, err := shop.Start(ctx, shop.Options{Logger: quietLog()})
 	if err != nil {
@@ -122,6 +135,9 @@ func startDashboardStack(t *testing.T) *dashStack {
 // startTraffic plays shoppers and attacks through the gateway until the
 // test ends (once; later calls do nothing).
 func (s *dashStack) startTraffic() {
+	if s.running {
+		return
+	}
 	s.startOnce.Do(func() {
 		s.started = time.Now()
 		s.traffic.Go(func() {
@@ -129,4 +145,34 @@ func (s *dashStack) startTraffic() {
 				ThinkTime: 100 * time.Millisecond, ClientAddresses: true, Logger: quietLog()}, nil)
 		})
 	})
+}
+
+// startDemoStack runs demo.Run (vigil demo) with the test's tokens until
+// the test ends.
+func startDemoStack(t *testing.T) *dashStack {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan [2]string, 1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := demo.Run(ctx, demo.Options{Shoppers: 6, AttackRate: 2, Seed: 13, Every: time.Second, Logger: quietLog(),
+			Token: dashAdminToken, ReadToken: dashReadToken,
+			Ready: func(gw, admin string) { ready <- [2]string{gw, admin} }})
+		done <- err
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("vigil demo: %v", err)
+		}
+	})
+	select {
+	case u := <-ready:
+		return &dashStack{Gateway: u[0], Admin: u[1], ctx: ctx, started: time.Now(), running: true}
+	case err := <-done:
+		t.Fatalf("vigil demo: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("vigil demo not ready within 60 s")
+	}
+	return nil
 }
