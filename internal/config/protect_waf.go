@@ -71,6 +71,9 @@ type WAF struct {
 	// together one warning, so they block only with another rule) or off
 	// (the CRS's scores everywhere). See docs/waf.md.
 	FreeText string `yaml:"free_text"`
+	// TextFields name JSON fields of an endpoint that carry text: the
+	// vocabulary rules of free_text skip them (see WAFTextField).
+	TextFields []WAFTextField `yaml:"text_fields"`
 }
 
 // WAFPatch is a virtual patch: requests to Endpoint whose value at Where

@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -182,7 +183,7 @@ func (e *Engine) sections(cfg *config.WAF, lim Limits) ([]section, error) {
 	if strings.TrimSpace(cfg.Setup) != "" {
 		secs = append(secs, section{path: "protect.waf.setup", text: cfg.Setup})
 	}
-	excl, scoped := compileExclusions(cfg.Exclusions)
+	excl, scoped := compileExclusions(append(slices.Clone(cfg.Exclusions), textFieldExclusions(cfg.TextFields)...))
 	e.scoped = append(e.scoped, scoped...)
 	if excl != "" {
 		secs = append(secs, section{path: "protect.waf.exclusions", text: excl})

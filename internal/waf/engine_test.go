@@ -372,6 +372,10 @@ func TestConfigValidation(t *testing.T) {
 		{"    exclusions: [{route: nope, rule_ids: [\"942100\"]}]\n", "protect.waf.exclusions[0].route"},
 		{"    exclusions: [{route: api, rule_ids: [\"x\"]}]\n", "protect.waf.exclusions[0].rule_ids[0]"},
 		{"    exclusions: [{route: api, variables: [\"args q\"]}]\n", "protect.waf.exclusions[0].variables[0]"},
+		{"    free_text: ignore\n", "protect.waf.free_text"},
+		{"    text_fields: [{fields: [title]}]\n", "protect.waf.text_fields[0].endpoint"},
+		{"    text_fields: [{endpoint: \"POST /posts\"}]\n", "protect.waf.text_fields[0].fields"},
+		{"    text_fields: [{endpoint: \"POST /posts\", fields: [\"a b\"]}]\n", "protect.waf.text_fields[0].fields[0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
@@ -385,7 +389,7 @@ func TestConfigValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.ParanoiaLevel != 1 || w.InboundAnomalyThreshold != 5 || w.OutboundAnomalyThreshold != 4 || !w.WAFRequestBody() || w.ResponseBody || w.Mode != "enforce" {
+	if w.ParanoiaLevel != 1 || w.InboundAnomalyThreshold != 5 || w.OutboundAnomalyThreshold != 4 || !w.WAFRequestBody() || w.ResponseBody || w.Mode != "enforce" || w.FreeText != config.WAFFreeTextScore {
 		t.Errorf("defaults %+v", w)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/corazawaf/coraza/v3/experimental/plugins/plugintypes"
 	"github.com/corazawaf/coraza/v3/types"
 	"github.com/corazawaf/coraza/v3/types/variables"
+
+	"github.com/vigil-sec/vigil/internal/config"
 )
 
 // Free text (protect.waf.free_text, docs/waf.md).
@@ -48,6 +50,24 @@ const (
 
 func init() {
 	plugins.RegisterOperator(freeTextOperator, newFreeText)
+}
+
+// textFieldExclusions compiles protect.waf.text_fields: the free-text
+// rules skip the named JSON fields of the endpoint.
+func textFieldExclusions(tfs []config.WAFTextField) []config.WAFExclusion {
+	var out []config.WAFExclusion
+	ids := make([]string, len(freeTextRules))
+	for i, id := range freeTextRules {
+		ids[i] = strconv.Itoa(id)
+	}
+	for _, tf := range tfs {
+		e := config.WAFExclusion{Endpoint: tf.Endpoint, RuleIDs: ids}
+		for _, f := range tf.Fields {
+			e.Variables = append(e.Variables, "ARGS:json."+f)
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // freeTextRule is the SecLang of the rule (REQUEST_METHOD: evaluated once).

@@ -94,3 +94,28 @@ func FuzzFreeText(f *testing.F) {
 		}
 	})
 }
+
+// text_fields: the vocabulary rules skip the named fields of the endpoint,
+// and only those; the other rules still run on them.
+func TestTextFields(t *testing.T) {
+	e := build(t, &config.WAF{TextFields: []config.WAFTextField{{Endpoint: "POST /posts", Fields: []string{"title", "meta.summary"}}}})
+	html := `<p align=\"center\"> <img src=\"https://example.com/logo.png\"`
+	for _, c := range []struct {
+		name, target, body string
+		blocked            bool
+	}{
+		{"HTML in a named field", "/posts", `{"title":"` + html + `"}`, false},
+		{"HTML in a nested named field", "/posts", `{"meta":{"summary":"` + html + `"}}`, false},
+		{"HTML in another field", "/posts", `{"subtitle":"` + html + `"}`, true},
+		{"HTML in the field on another endpoint", "/comments", `{"title":"` + html + `"}`, true},
+		{"a script in a named field", "/posts", `{"title":"<script>alert(document.cookie)</script>"}`, true},
+		{"SQL injection in a named field", "/posts", `{"title":"1' UNION SELECT username, password FROM users--"}`, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			id, fs := run(e, req("POST", c.target, "application/json", c.body))
+			if (id != 0) != c.blocked {
+				t.Errorf("blocked %v (%v), want %v", id != 0, ruleIDs(fs), c.blocked)
+			}
+		})
+	}
+}
