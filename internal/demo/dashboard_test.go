@@ -21,6 +21,7 @@ type dashWatch struct {
 	signedIn bool
 	maxRows  int
 	probe    bool   // a scanner's probe (/.env) was listed
+	shadow   bool   // a shadow endpoint was listed (the probes are not in the shop's spec)
 	risk     string // the last risk page
 	stop     context.CancelFunc
 	done     chan struct{}
@@ -64,6 +65,7 @@ func watchDashboard(t *testing.T, output string) *dashWatch {
 			if ok {
 				w.maxRows = max(w.maxRows, len(row.FindAllString(rows, -1)))
 				w.probe = w.probe || strings.Contains(rows, `>/.env</a>`)
+				w.shadow = w.shadow || strings.Contains(rows, `badge-shadow`)
 			}
 			if rok {
 				w.risk = risk
@@ -94,6 +96,8 @@ func (w *dashWatch) check(t *testing.T, orders int64) {
 		t.Error("the dashboard's inventory stayed empty while the traffic ran")
 	case !w.probe:
 		t.Error("the dashboard's inventory does not list the scanner's probe of /.env")
+	case !w.shadow:
+		t.Error("the dashboard's inventory listed no shadow endpoint")
 	case orders > 0 && !strings.Contains(w.risk, "payments.demo.local"):
 		t.Errorf("the risk page does not show the order service's call to the payment provider:\n%.3000s", w.risk)
 	}

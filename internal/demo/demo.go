@@ -284,7 +284,7 @@ func gatewayConfig(o Options, dir, spec, jwks string, routes []shop.Route) strin
 	// the shop's OpenAPI spec enforced (undeclared properties, wrong
 	// types, undocumented endpoints), a brute-force limit on login, a
 	// denied address range, bot scoring and SSRF checks.
-	fmt.Fprintf(&b, `discovery: {sample_rate: 0.5}
+	fmt.Fprintf(&b, `discovery: {sample_rate: 0.5, specs: [%[1]q]}
 protect:
   # The shop, the gateway and the traffic share one machine: give the WAF
   # room before its stage fails open (the default stage_timeout is 50ms).
