@@ -185,7 +185,10 @@ func seedName(b *testing.B) string {
 }
 
 // openBenchSQLite opens the cached SQLite file of this seed (under
-// os.UserCacheDir()/vigil-bench), removing those of other seeds.
+// os.UserCacheDir()/vigil-bench), removing those of other seeds. A
+// missing or incomplete one is seeded in a file of its own and renamed
+// into place when complete, so that concurrent or interrupted runs never
+// leave a half-seeded cache.
 func openBenchSQLite(b *testing.B) store.Store {
 	dir, err := os.UserCacheDir()
 	if err != nil {
@@ -202,18 +205,45 @@ func openBenchSQLite(b *testing.B) store.Store {
 			os.Remove(f)
 		}
 	}
-	st, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, name+".db"), dir)
-	if err != nil {
+	open := func(file string) store.Store {
+		st, err := store.Open(context.Background(), "sqlite://"+file, dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return st
+	}
+	final := filepath.Join(dir, name+".db")
+	if _, err := os.Stat(final); err == nil {
+		st := open(final)
+		if _, ok := seedOf(st); ok {
+			b.Cleanup(func() { st.Close() })
+			return st
+		}
+		st.Close()
+		for _, f := range []string{final, final + "-wal", final + "-shm"} {
+			os.Remove(f)
+		}
+	}
+	tmp := fmt.Sprintf("%s.seeding-%d", final, os.Getpid())
+	st := open(tmp)
+	seedBench(b, st)
+	if err := st.Close(); err != nil {
 		b.Fatal(err)
 	}
+	if err := os.Rename(tmp, final); err != nil {
+		b.Fatal(err)
+	}
+	st = open(final)
 	b.Cleanup(func() { st.Close() })
 	return st
 }
 
 // openBenchPostgres opens this seed's schema in the database
 // vigil_uibench on the test server (VIGIL_TEST_POSTGRES, default
-// storetest.DefaultPostgres), creating both when missing and dropping the
-// schemas of other seeds; skips without a server.
+// storetest.DefaultPostgres), creating the database when missing and
+// dropping the schemas of other seeds; skips without a server. A missing
+// or incomplete schema is seeded under a name of its own and renamed
+// into place when complete.
 func openBenchPostgres(b *testing.B) store.Store {
 	base := os.Getenv("VIGIL_TEST_POSTGRES")
 	if base == "" {
@@ -244,7 +274,12 @@ func openBenchPostgres(b *testing.B) store.Store {
 		b.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'ui_pages_%' AND nspname <> $1", schema)
+	exec := func(q string) {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rows, err := conn.Query(ctx, "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'ui\\_pages\\_%' AND nspname NOT LIKE $1 || '%'", schema)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -252,22 +287,40 @@ func openBenchPostgres(b *testing.B) store.Store {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, sc := range append(stale, "") {
-		q := "CREATE SCHEMA IF NOT EXISTS " + schema
-		if sc != "" {
-			q = "DROP SCHEMA " + sc + " CASCADE"
-		}
-		if _, err := conn.Exec(ctx, q); err != nil {
+	for _, sc := range stale {
+		exec("DROP SCHEMA " + sc + " CASCADE")
+	}
+	open := func(sc string) store.Store {
+		q := u.Query()
+		q.Set("search_path", sc)
+		v := *u
+		v.RawQuery = q.Encode()
+		st, err := store.Open(context.Background(), v.String(), b.TempDir())
+		if err != nil {
 			b.Fatal(err)
 		}
+		return st
 	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	st, err := store.Open(context.Background(), u.String(), b.TempDir())
-	if err != nil {
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema).Scan(&exists); err != nil {
 		b.Fatal(err)
 	}
+	if exists {
+		st := open(schema)
+		if _, ok := seedOf(st); ok {
+			b.Cleanup(func() { st.Close() })
+			return st
+		}
+		st.Close()
+		exec("DROP SCHEMA " + schema + " CASCADE")
+	}
+	tmp := fmt.Sprintf("%s_seeding_%d", schema, os.Getpid())
+	exec("DROP SCHEMA IF EXISTS " + tmp + " CASCADE")
+	exec("CREATE SCHEMA " + tmp)
+	st := open(tmp)
+	seedBench(b, st)
+	st.Close()
+	exec("ALTER SCHEMA " + tmp + " RENAME TO " + schema)
+	st = open(schema)
 	b.Cleanup(func() { st.Close() })
 	return st
 }
@@ -277,21 +330,27 @@ func openBenchPostgres(b *testing.B) store.Store {
 // the pages' time windows hold the same events whenever the bench runs.
 const seedKey = "bench/" + benchSeed
 
+// seedOf returns the seed's "now" when st holds the whole seed.
+func seedOf(st store.Store) (time.Time, bool) {
+	ctx := context.Background()
+	var now time.Time
+	v, _, err := st.GetSetting(ctx, seedKey)
+	if err != nil || now.UnmarshalText(v) != nil {
+		return now, false
+	}
+	n, err := st.CountEvents(ctx)
+	return now, err == nil && n == benchEvents
+}
+
 // seedBench fills st with the benchmark's endpoints and events unless it
 // already holds them, and returns the seed's "now".
 func seedBench(b *testing.B, st store.Store) time.Time {
 	ctx := context.Background()
-	if v, _, err := st.GetSetting(ctx, seedKey); err == nil {
-		n, err := st.CountEvents(ctx)
-		var now time.Time
-		if err == nil && n == benchEvents && now.UnmarshalText(v) == nil {
-			return now
-		}
-		b.Fatalf("the cached bench store is incomplete (%d events, seed %q): remove it (SQLite under %s/vigil-bench, PostgreSQL database %s)",
-			n, v, cacheDir(), benchPGDatabase)
+	if now, ok := seedOf(st); ok {
+		return now
 	}
 	if n, err := st.CountEvents(ctx); err != nil || n != 0 {
-		b.Fatalf("the bench store holds %d events but no seed (%v): remove it", n, err)
+		b.Fatalf("the bench store holds %d events but not the seed (%v)", n, err)
 	}
 	start := time.Now()
 	now := start.UTC().Truncate(time.Second)
@@ -345,11 +404,6 @@ func seedBench(b *testing.B, st store.Store) time.Time {
 	}
 	b.Logf("seeded %d endpoints and %d events in %s", benchEndpoints, benchEvents, time.Since(start).Round(time.Second))
 	return now
-}
-
-func cacheDir() string {
-	d, _ := os.UserCacheDir()
-	return d
 }
 
 // benchEndpoint is inventory row e, with the detail discovery keeps
