@@ -545,6 +545,9 @@ func TestLineagePage(t *testing.T) {
 			t.Errorf("hop %d: verified %q, decision %q, signer %q", i, get("hop-verified"), get("hop-decision"), get("hop-signer"))
 		}
 	}
+	if cur := byClass(d.byID(t, "lineage"), "li", "hop-current"); len(cur) != 1 || attrOf(cur[0], "data-txn") != "checkout-1" {
+		t.Errorf("the asked-for transaction is not marked: %d", len(cur))
+	}
 	if r := x.get(x.c, "/ui/audit/lineage/unknown"); r.StatusCode != http.StatusNotFound || !strings.Contains(r.body, `id="not-found"`) {
 		t.Errorf("unknown txn: %d", r.StatusCode)
 	}
