@@ -389,7 +389,7 @@ Written by \`bench/waf.sh\` on $(date -u '+%Y-%m-%d %H:%M:%S UTC'); overwritten 
 
 - machine: $(nproc) CPUs ($CPU), $(uname -sr), load average $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end
 - software: $(go version | awk '{print $3}'), Vigil commit $COMMIT (Coraza $CORAZA_V, CRS $VIGIL_CRS via coraza-coreruleset), nginx $NGINX_V with libmodsecurity3 $MODSEC_V and modsecurity-crs $CRS_V (Debian)
-- WAFs: both at paranoia level 1 (CRS defaults), inbound anomaly threshold 5, request bodies inspected (JSON parsed), response bodies not
+- WAFs: both at paranoia level 1, inbound anomaly threshold 5 (Vigil: its defaults, @rx on RE2, free_text: score, which changes scores only, not the rules run), request bodies inspected (JSON parsed), response bodies not
 - load: $ROUNDS round(s) of \`wrk -t$THREADS -c$CONNS -d$DURATION --timeout 10s --latency\` per target and load, each after a $WARMUP warm-up, on loopback, in front of bench/upstream (~1 KB JSON answer); GET /products, and POST /orders with a $BODY_BYTES-byte JSON order; wrk and the target share the CPUs
 
 $TABLE
