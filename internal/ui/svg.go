@@ -399,6 +399,7 @@ func CallGraph(edges []GraphEdge) template.HTML {
 		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="13" fill="#5f6b7a">No calls observed yet</text>`, margin, margin+20)
 	}
 	// Edges below the nodes.
+	var placed [][3]float64 // label boxes drawn: x, y, width (height 28)
 	for i, e := range edges {
 		sx, sy := pos(e.Source)
 		dx, dy := pos(e.Destination)
@@ -428,11 +429,23 @@ func CallGraph(edges []GraphEdge) template.HTML {
 		if e.Intercepted {
 			fmt.Fprintf(&b, `<circle cx="%s" cy="%s" r="6" fill="none" stroke="#ea580c" stroke-width="2"/>`, fnum(x2-10), fnum(y2))
 		}
-		lx, ly := (x1+x2)/2, (y1+y2)/2-6
+		// The label sits on the curve: nearer the callee on a descending
+		// edge, nearer the caller on a rising one, so two edges crossing
+		// between the same layers keep their labels apart; a label that
+		// still meets one placed before moves down.
+		t := 0.5
+		switch {
+		case y2 > y1:
+			t = 0.64
+		case y2 < y1:
+			t = 0.36
+		}
+		mx := (x1 + x2) / 2
+		lx, ly := bezier(t, x1, mx, mx, x2), bezier(t, y1, y1, y2, y2)-6
 		if e.Source == e.Destination {
 			lx, ly = sx+nodeW/2, sy-40
 		} else if x2 <= x1 {
-			ly = max(y1, y2) + 30 + 10*float64(i%4)
+			lx, ly = (x1+x2)/2, max(y1, y2)+30+10*float64(i%4)
 		}
 		labelCol := "#374151"
 		if e.Weak() {
@@ -441,6 +454,20 @@ func CallGraph(edges []GraphEdge) template.HTML {
 		l1, l2 := e.Label()
 		l1, l2 = clip(l1, 30), clip(l2, 30)
 		bw := 6.4*float64(max(utf8.RuneCountInString(l1), utf8.RuneCountInString(l2))) + 10
+		for range 6 {
+			hit := false
+			for _, r := range placed {
+				if lx-bw/2 < r[0]+r[2] && r[0] < lx+bw/2 && ly-11 < r[1]+28 && r[1] < ly+17 {
+					hit = true
+					break
+				}
+			}
+			if !hit {
+				break
+			}
+			ly += 30
+		}
+		placed = append(placed, [3]float64{lx - bw/2, ly - 11, bw})
 		fmt.Fprintf(&b, `<rect x="%s" y="%s" width="%s" height="28" rx="4" fill="#ffffff" fill-opacity="0.88"/>`, fnum(lx-bw/2), fnum(ly-11), fnum(bw))
 		fmt.Fprintf(&b, `<text class="edge-label" x="%s" y="%s" font-size="11" text-anchor="middle" fill="%s">%s</text>`,
 			fnum(lx), fnum(ly), labelCol, esc(l1))
@@ -488,4 +515,10 @@ func nodeName(n string) (name, sub string) {
 		return n, ""
 	}
 	return path, "spiffe://" + domain
+}
+
+// bezier is one coordinate of the cubic Bézier curve p0..p3 at t.
+func bezier(t, p0, p1, p2, p3 float64) float64 {
+	u := 1 - t
+	return u*u*u*p0 + 3*u*u*t*p1 + 3*u*t*t*p2 + t*t*t*p3
 }
