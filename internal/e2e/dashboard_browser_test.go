@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -282,6 +283,14 @@ func (b *browser) require(page string, css ...string) {
 		if b.count(c) == 0 {
 			b.t.Errorf("%s (%s): no %s", page, b.path(), c)
 		}
+	}
+}
+
+// notFound checks that path is the 404 page (p#not-found).
+func (b *browser) notFound(path string) {
+	b.t.Helper()
+	if st := b.open(path); st != http.StatusNotFound || b.count("p#not-found") == 0 {
+		b.t.Errorf("%s: status %d, want the 404 page with p#not-found", path, st)
 	}
 }
 

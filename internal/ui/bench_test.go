@@ -354,16 +354,7 @@ func seedBench(b *testing.B, st store.Store) time.Time {
 	}
 	start := time.Now()
 	now := start.UTC().Truncate(time.Second)
-	eps := make([]store.Endpoint, 0, 500)
-	for e := range benchEndpoints {
-		eps = append(eps, benchEndpoint(e, now))
-		if len(eps) == cap(eps) {
-			if err := st.UpsertEndpoints(ctx, eps); err != nil {
-				b.Fatal(err)
-			}
-			eps = eps[:0]
-		}
-	}
+	seedBenchEndpoints(b, st, now)
 	// Events over the day before now, newest first; a sixth are blocks
 	// with a finding (storetest.Events' decisions), a tenth alerts.
 	const batch = 2000
@@ -404,6 +395,20 @@ func seedBench(b *testing.B, st store.Store) time.Time {
 	}
 	b.Logf("seeded %d endpoints and %d events in %s", benchEndpoints, benchEvents, time.Since(start).Round(time.Second))
 	return now
+}
+
+// seedBenchEndpoints upserts the benchmark's 10,000 inventory rows.
+func seedBenchEndpoints(b *testing.B, st store.Store, now time.Time) {
+	eps := make([]store.Endpoint, 0, 500)
+	for e := range benchEndpoints {
+		eps = append(eps, benchEndpoint(e, now))
+		if len(eps) == cap(eps) || e == benchEndpoints-1 {
+			if err := st.UpsertEndpoints(context.Background(), eps); err != nil {
+				b.Fatal(err)
+			}
+			eps = eps[:0]
+		}
+	}
 }
 
 // benchEndpoint is inventory row e, with the detail discovery keeps
