@@ -69,12 +69,30 @@ func (p *Plane) Risk(ctx context.Context) ([]risk.Score, error) {
 
 // inventoryOf summarizes the inventory rows of a host: endpoints, those
 // no protection layer covered, and the data classes served.
+// inventoryQuerier is the store's lean inventory query (rows without
+// their detail); both backends have it.
+type inventoryQuerier interface {
+	QueryInventory(ctx context.Context, f store.InventoryFilter) (store.InventoryPage, error)
+}
+
 func (p *Plane) inventoryOf(ctx context.Context, host string) (risk.Inventory, error) {
 	var inv risk.Inventory
 	classes := map[string]bool{}
 	f := store.EndpointFilter{Host: hostOnly(host), Limit: store.MaxLimit}
-	for range 20 { // at most 20 pages of endpoints per host
-		page, err := p.o.Store.ListEndpoints(ctx, f)
+	iq, lean := p.o.Store.(inventoryQuerier)
+	for n := range 20 { // at most 20 pages of endpoints per host
+		var page store.Page[store.Endpoint]
+		var err error
+		if lean { // the rows without their detail (schemas, examples)
+			var ip store.InventoryPage
+			ip, err = iq.QueryInventory(ctx, store.InventoryFilter{Host: f.Host, Offset: n * store.MaxLimit, Limit: store.MaxLimit})
+			page.Items = ip.Items
+			if int64((n+1)*store.MaxLimit) < ip.Total {
+				page.NextCursor = "more"
+			}
+		} else {
+			page, err = p.o.Store.ListEndpoints(ctx, f)
+		}
 		if err != nil {
 			return inv, err
 		}
