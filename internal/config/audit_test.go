@@ -63,3 +63,23 @@ func TestAuditConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestHopSigning(t *testing.T) {
+	on, off := true, false
+	for _, tc := range []struct {
+		name   string
+		a      Audit
+		remote bool
+		want   bool
+	}{
+		{"unset, remote control plane", Audit{}, true, true},
+		{"unset, in-process (vigil up)", Audit{}, false, false},
+		{"on, in-process", Audit{SignHops: &on}, false, true},
+		{"off, remote", Audit{SignHops: &off}, true, false},
+		{"disabled wins", Audit{Disabled: true, SignHops: &on}, true, false},
+	} {
+		if got := tc.a.HopSigning(tc.remote); got != tc.want {
+			t.Errorf("%s: HopSigning(%v) = %v, want %v", tc.name, tc.remote, got, tc.want)
+		}
+	}
+}

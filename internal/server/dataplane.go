@@ -34,7 +34,8 @@ type DataPlane struct {
 	Consents *consent.Cache
 	// Signer signs the audit record of every transaction this data plane
 	// handles, into the event (event.Audit), before the event is
-	// published: nil unless audit.sign_hops (and a bus).
+	// published: nil unless audit.sign_hops (by default: a bus of its own
+	// to a remote control plane).
 	Signer      *audit.HopSigner
 	consentFile string
 	ownBus      bool
@@ -73,7 +74,7 @@ func StartDataPlane(ctx context.Context, cfg *config.Config, opts Options, log *
 		}
 		dp.Bus, dp.ownBus = b, true
 	}
-	if dp.Bus != nil && !cfg.Audit.Disabled && cfg.Audit.SignHops {
+	if dp.Bus != nil && cfg.Audit.HopSigning(dp.ownBus) {
 		// Signed on the event queue's writer goroutine, after redaction
 		// and before any sink encodes the event: the first sink.
 		key, err := audit.LoadOrCreateKey(cfg.AuditKeyPath(), cfg.Audit.Origin)
