@@ -127,6 +127,13 @@ func (e *Edge) Add(ev *event.Event) {
 		if t.Intercepted {
 			e.Intercepted++
 		}
+		// An intercepted call's edge is the caller to the outside
+		// destination: its TLS facts are those of the connection that
+		// left for the destination (the caller's leg ends at its own
+		// sidecar).
+		if d := ev.Destination.TLS; t.Intercepted && d != nil {
+			t = d
+		}
 		if t.Version == "TLS 1.3" || t.Version == "1.3" || t.Version == "TLSv1.3" {
 			e.TLS13++
 		} else {

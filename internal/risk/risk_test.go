@@ -230,3 +230,28 @@ func TestAggregatorRefusesUnstorableNames(t *testing.T) {
 		t.Fatalf("edges %+v dropped %d", got, a.Dropped())
 	}
 }
+
+// An intercepted call's edge carries the TLS of the connection that left
+// for the destination, not the caller's leg to its own sidecar: an
+// outside provider still on TLS 1.2 shows as legacy TLS on the graph.
+func TestInterceptedEdgeUsesDestinationTLS(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		client, dst *event.TLS
+		wantVersion string
+		wantLegacy  int64
+	}{
+		{"intercepted, provider on 1.2", &event.TLS{Version: "1.3", Group: "X25519MLKEM768", Intercepted: true},
+			&event.TLS{Version: "1.2", Cipher: "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"}, "1.2", 1},
+		{"intercepted, no upstream facts", &event.TLS{Version: "1.3", Intercepted: true}, nil, "1.3", 0},
+		{"not intercepted: the client's leg", &event.TLS{Version: "1.3"}, &event.TLS{Version: "1.2"}, "1.3", 0},
+	} {
+		var e Edge
+		ev := event.Event{TLS: tc.client}
+		ev.Destination.TLS = tc.dst
+		e.Add(&ev)
+		if e.TLSVersion != tc.wantVersion || e.LegacyTLS != tc.wantLegacy {
+			t.Errorf("%s: version %q legacy %d, want %q %d", tc.name, e.TLSVersion, e.LegacyTLS, tc.wantVersion, tc.wantLegacy)
+		}
+	}
+}
