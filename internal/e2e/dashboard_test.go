@@ -305,6 +305,12 @@ func TestDashboard(t *testing.T) {
 			b.t = t
 			// Pages worth looking at: let the shoppers and attackers run a while.
 			time.Sleep(time.Until(s.started.Add(screenshotTraffic)))
+			// The seed story: the checkout's intercepted call to the
+			// payment provider, its event and its lineage, when vigil
+			// demo made one.
+			if txn := chargeTxn(t, s.Admin); txn != "" {
+				eventPage, lineagePage = "/ui/events/"+txn, "/ui/audit/lineage/"+txn
+			}
 			for _, p := range []struct{ name, path string }{
 				{"overview", "/ui/"}, {"inventory", "/ui/inventory?sort=hits&dir=desc"}, {"endpoint", endpointPage},
 				{"findings", "/ui/findings"}, {"event", eventPage}, {"risk", "/ui/risk"}, {"audit", "/ui/audit"},
@@ -381,4 +387,39 @@ func atoi(s string) int {
 		return -1
 	}
 	return n
+}
+
+// chargeTxn is the txn_id of the newest call to the payment provider's
+// POST /v1/charges in the stack's events ("" if none).
+func chargeTxn(t *testing.T, admin string) string {
+	req, err := http.NewRequest(http.MethodGet, admin+"/api/v1/events?limit=1000", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+dashAdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Logf("events: %v", err)
+		return ""
+	}
+	defer resp.Body.Close()
+	var page struct {
+		Items []struct {
+			TxnID   string `json:"txn_id"`
+			Request struct {
+				Method string `json:"method"`
+				Path   string `json:"path"`
+			} `json:"request"`
+		} `json:"items"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+		t.Logf("events: %v", err)
+		return ""
+	}
+	for _, ev := range page.Items {
+		if ev.Request.Method == http.MethodPost && ev.Request.Path == "/v1/charges" {
+			return ev.TxnID
+		}
+	}
+	return ""
 }
