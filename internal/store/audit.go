@@ -106,15 +106,10 @@ type auditTx struct {
 type auditDB struct {
 	ph        func(int) string
 	forUpdate string // row lock suffix of the head SELECT
-	// insert starts the entry and node INSERTs. On SQLite it is INSERT OR
-	// IGNORE: a statement that cannot abort needs no statement journal
-	// (which copied every page the batch touched, a sixth of an append's
-	// CPU); every row is still checked to be inserted (insertAll).
-	insert   string
-	tx       func(ctx context.Context, fn func(t auditTx) error) error
-	exec     func(ctx context.Context, q string, args ...any) (int64, error)
-	queryRow func(ctx context.Context, q string, args ...any) interface{ Scan(...any) error }
-	query    func(ctx context.Context, q string, args ...any) (rowSource, func(), error)
+	tx        func(ctx context.Context, fn func(t auditTx) error) error
+	exec      func(ctx context.Context, q string, args ...any) (int64, error)
+	queryRow  func(ctx context.Context, q string, args ...any) interface{ Scan(...any) error }
+	query     func(ctx context.Context, q string, args ...any) (rowSource, func(), error)
 }
 
 const auditEntryCols = "idx, dedup_key, kind, txn_id, parent_txn_id, trace_id, time_ns, data"
