@@ -39,8 +39,8 @@ pick_port() {
 	done
 	die "no free port found"
 }
-wait_ready() { # wait_ready NAME URL [HEADER]
-	for _ in $(seq 300); do
+wait_ready() { # wait_ready NAME URL [HEADER]: until URL answers, READY_TRIES × 0.1 s at most (default 30 s)
+	for _ in $(seq "${READY_TRIES:-300}"); do
 		kill -0 "${PID[$1]}" 2>/dev/null || { tail -n 20 "$TMP/$1.log" >&2; return 1; }
 		curl -s -o /dev/null --max-time 1 ${3:+-H "$3"} "$2" && return 0
 		sleep 0.1

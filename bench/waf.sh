@@ -41,64 +41,11 @@ if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null | head -n 1) ]]; then C
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/vigil-bench-waf.XXXXXX")
 chmod 755 "$TMP" # nginx workers run as nobody
 
-log() { printf '[bench-waf] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-declare -A PID=()
-stop() { # stop NAME: TERM, wait up to 5 s, then KILL
-	local name=$1 pid=${PID[$1]:-}
-	[[ -n $pid ]] || return 0
-	unset "PID[$name]"
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	for name in "${!PID[@]}"; do stop "$name"; done
-	if [[ $KEEP == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-start() { # start NAME CMD...
-	local name=$1
-	shift
-	"$@" >"$TMP/$name.log" 2>&1 &
-	PID[$name]=$!
-}
-
-USED_PORTS=" "
-pick_port() { # pick_port VAR
-	local p
-	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 30000))
-		[[ $USED_PORTS == *" $p "* ]] && continue
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			USED_PORTS+="$p "
-			printf -v "$1" '%s' "$p"
-			return 0
-		fi
-	done
-	die "no free port found"
-}
-
-wait_ready() { # wait_ready NAME URL: until URL answers, 60 s at most (the CRS takes a while to load)
-	for _ in $(seq 600); do
-		kill -0 "${PID[$1]}" 2>/dev/null || { tail -n 20 "$TMP/$1.log" >&2; return 1; }
-		curl -s -o /dev/null --max-time 1 "$2" && return 0
-		sleep 0.1
-	done
-	tail -n 20 "$TMP/$1.log" >&2
-	return 1
-}
+BENCH_NAME=bench-waf
+READY_TRIES=600 # wait_ready: 60 s at most (the CRS takes a while to load)
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh" # log, die, start/stop/cleanup, pick_port, wait_ready
+# (this script's own median and ratio, below, take values rather than target names)
 
 # ------------------------------------------------------------------- tools
 
